@@ -1,0 +1,160 @@
+"""The Python API; the CLI is a thin layer over these three functions.
+
+>>> import gankit
+>>> trainer = gankit.train(["wgan_clip"], {"data": "ring8", "steps": 200}, out="runs/ring")
+>>> gankit.resume("runs/ring", steps=400)
+>>> gankit.sample("runs/ring", n=2500, out="ring.png")
+"""
+from __future__ import annotations
+
+import platform
+import shutil
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .config import RunConfig, read_config_file, resolve_config
+from .errors import GankitError
+from .options import resolve
+from .plugins import PluginSession
+
+CONFIG_FILE = "config.toml"
+#: ``train(out=AUTO_RUN_DIR)`` picks ``runs/<plugins>-<data>``, numbered so nothing is overwritten.
+AUTO_RUN_DIR = object()
+#: What a run writes in its directory; ``--overwrite`` removes exactly these.
+RUN_FILES = (CONFIG_FILE, "metrics.jsonl", "checkpoint.pt", "samples")
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    import torch
+
+    from . import __version__
+
+    return {"gankit": __version__, "torch": str(torch.__version__), "numpy": numpy.__version__, "python": platform.python_version()}
+
+
+def default_run_dir(config: RunConfig, root: str | Path = "runs") -> Path:
+    """``runs/<plugins>-<data>``, numbered ``-2``, ``-3``, ... so no run is ever overwritten."""
+    plugins = "+".join(Path(p).stem for p in config.plugins) or "run"
+    base = Path(root) / f"{plugins}-{Path(str(config.options['data'])).stem}"
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
+def prepare_run_dir(out: str | Path, overwrite: bool) -> Path:
+    """Refuse to write into a directory holding anything unless ``overwrite``; then make it."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise GankitError(f"--out {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            if (out / CONFIG_FILE).exists() or (out / "checkpoint.pt").exists():
+                raise GankitError(f"{out} already holds a run; continue it with --resume {out}, or pass --overwrite to replace it")
+            raise GankitError(f"--out {out} is not empty; choose another directory or pass --overwrite")
+        for name in RUN_FILES:
+            target = out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def train(
+    plugins: Sequence[str] = (),
+    options: Mapping[str, Any] | None = None,
+    *,
+    out: str | Path | object | None = None,
+    config_file: str | Path | None = None,
+    overwrite: bool = False,
+) -> Any:
+    """Train a GAN from plugins and options; returns the finished :class:`gankit.Trainer`.
+
+    ``config_file`` is a TOML file (``plugins = [...]`` and ``[options]``) whose values the
+    ``options`` argument overrides. With ``out=None`` nothing is written to disk; with
+    ``out=AUTO_RUN_DIR`` the run goes to a new directory under ``runs/``.
+    """
+    from .trainer import Trainer
+
+    file_plugins, file_options = read_config_file(config_file) if config_file else ([], {})
+    session = PluginSession([*file_plugins, *plugins])
+    config = resolve_config(session, file_options, options, file_name=str(config_file))
+    config.versions = versions()
+    trainer = Trainer(session, config)  # every bad input fails here, before anything is written
+    if out is AUTO_RUN_DIR:
+        out = default_run_dir(config)
+    if out is not None:
+        trainer.run_dir = prepare_run_dir(out, overwrite)
+        (trainer.run_dir / CONFIG_FILE).write_text(config.to_toml(), encoding="utf-8")
+    trainer.fit()
+    return trainer
+
+
+def load_run(checkpoint: str | Path, steps: int | None = None) -> tuple[PluginSession, RunConfig, dict[str, Any]]:
+    """Rebuild a run's plugin session and configuration from its checkpoint."""
+    from .checkpoint import load_checkpoint
+
+    state = load_checkpoint(checkpoint)
+    config = RunConfig.from_dict(state["config"])
+    session = PluginSession(config.plugins)
+    table = session.option_table()
+    missing = sorted(set(table) - set(config.options))
+    if missing:
+        raise GankitError(f"checkpoint {checkpoint} has no value for option {missing[0]}; its plugins have changed since it was written")
+    override = {"steps": steps} if steps is not None else {}
+    config.options = resolve(table, [(f"in checkpoint {checkpoint}", config.options), ("given", override)])
+    return session, config, state
+
+
+def resume(run_dir: str | Path, steps: int | None = None) -> Any:
+    """Continue the run in ``run_dir`` from its checkpoint, up to ``steps`` (default: the run's)."""
+    from .trainer import Trainer
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise GankitError(f"--resume {run_dir}: no such run directory")
+    session, config, state = load_run(run_dir, steps)
+    if int(state["step"]) >= config.options["steps"]:
+        raise GankitError(
+            f"run {run_dir} has already done {state['step']} of {config.options['steps']} steps; pass --steps N to train further"
+        )
+    trainer = Trainer(session, config, run_dir)
+    trainer.load_state_dict(state)
+    (run_dir / CONFIG_FILE).write_text(config.to_toml(), encoding="utf-8")
+    trainer.fit()
+    return trainer
+
+
+def sample(checkpoint: str | Path, n: int = 64, out: str | Path = "samples.png", seed: int = 0) -> Path:
+    """Write ``n`` samples from a checkpoint's generator: ``.png`` (grid or scatter) or ``.npy``."""
+    import numpy as np
+    import torch
+
+    from .data import DataSpec
+    from .images import save_samples
+    from .trainer import build_generator, generate
+
+    out = Path(out)
+    if out.suffix not in (".png", ".npy"):
+        raise GankitError(f"--out {out}: the file name must end in .png or .npy")
+    if n < 1:
+        raise GankitError(f"-n must be >= 1, got {n}")
+    session, config, state = load_run(checkpoint)
+    spec = DataSpec(tuple(state["spec"]["shape"]), state["spec"]["kind"], state["spec"]["n_classes"])
+    torch.manual_seed(config.options["seed"])
+    generator = build_generator(session, spec, config.options)
+    try:
+        generator.load_state_dict(state["generator"])
+    except RuntimeError as exc:
+        raise GankitError(f"checkpoint {checkpoint}: the generator does not match its plugins: {str(exc).splitlines()[0]}") from None
+    x = generate(generator, n, config.options["latent_dim"], seed).numpy()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npy":
+        np.save(out, x)
+    else:
+        save_samples(x, out)
+    return out

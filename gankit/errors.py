@@ -1,0 +1,8 @@
+"""The one exception type users see: a problem they can fix, said in one line."""
+
+
+class GankitError(Exception):
+    """A user-facing error. The CLI prints ``gankit: error: <message>`` and exits with 2.
+
+    The message is a single line naming what is wrong and, where possible, what is allowed.
+    """

