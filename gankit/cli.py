@@ -21,16 +21,23 @@ EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line raised as :class:`GankitError`."""
+    """argparse, but a usage error is one line raised as :class:`GankitError`, and no flag
+    abbreviations (``--clip-valu`` must not silently mean ``--clip-value``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, allow_abbrev=False, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise GankitError(f"{self.prog}: {message}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``gankit`` command with ``argv``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return _dispatch(argv)
+    except SystemExit as exc:  # argparse's --help and --version
+        return exc.code if isinstance(exc.code, int) else 0
     except GankitError as exc:
         if os.environ.get("GANKIT_TRACEBACK"):
             raise
@@ -74,8 +81,7 @@ def _base_train_parser(add_help: bool) -> _Parser:
 
 
 def cmd_train(argv: list[str]) -> int:
-    from .config import read_config_file
-    from .options import resolve
+    from .config import read_config_file, resolve_config
     from .plugins import PluginSession
 
     early, _ = _base_train_parser(add_help=False).parse_known_args(argv)
@@ -84,8 +90,7 @@ def cmd_train(argv: list[str]) -> int:
     file_plugins, file_options = read_config_file(early.config) if early.config else ([], {})
     session = PluginSession([*file_plugins, *early.plugin])
     table = session.option_table()
-    recommended = [(p, values) for p, values in session.option_defaults()] + [("config", file_options)]
-    shown = resolve(table, recommended)  # the defaults this run would get, for --help
+    shown = resolve_config(session, file_options, file_name=str(early.config)).options  # defaults for --help
 
     parser = _base_train_parser(add_help=True)
     groups: dict[str, Any] = {}

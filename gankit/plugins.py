@@ -86,7 +86,7 @@ def resolve(spec: str, discovered: dict[str, list[PluginRef]]) -> PluginRef:
     if spec in discovered:
         refs = discovered[spec]
         if len(refs) > 1:
-            owners = " and ".join(f"'{r.dist}'" for r in refs)
+            owners = " and ".join(sorted(f"'{r.dist}'" for r in refs))
             raise GankitError(f"plugin name '{spec}' is provided by both {owners}; uninstall one")
         return refs[0]
     if spec.endswith(".py") or os.sep in spec or "/" in spec:

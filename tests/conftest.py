@@ -81,8 +81,10 @@ def fake_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture(autouse=True)
-def _plugins_clean(monkeypatch: pytest.MonkeyPatch):
-    """Every test starts with autoloading on and forgets plugin modules it imported."""
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """Every test runs in its own folder (a default ``runs/`` lands there), starts with
+    autoloading on, and forgets the plugin modules it imported."""
+    monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("GANKIT_DISABLE_PLUGIN_AUTOLOAD", raising=False)
     before = set(sys.modules)
     yield

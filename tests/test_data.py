@@ -79,7 +79,7 @@ def test_image_folder_rgb(tmp_path):
         (lambda p: np.save(p / "x.npy", np.array([[0.0, np.nan]])) or p / "x.npy", "contains NaN"),
         (lambda p: np.save(p / "x.npy", np.full((3, 4, 4), 5.0)) or p / "x.npy", "must lie in [-1, 1]"),
         (lambda p: np.save(p / "x.npy", np.array(["a", "b"])) or p / "x.npy", "expected a numeric array"),
-        (lambda p: (p / "x.npy").write_bytes(b"garbage") or p / "x.npy", "cannot be read"),
+        (lambda p: (p / "x.npy").write_bytes(b"garbage") and p / "x.npy", "cannot be read"),
         (lambda p: np.savez(p / "d.npz", a=np.zeros(2), b=np.zeros(2)) or p / "d.npz", "expected an array named x"),
         (lambda p: (p / "notes.txt").write_text("hi") and p / "notes.txt", "expected a folder of images or a .npy/.npz"),
         (lambda p: np.save(p / "x.npy", np.zeros((0, 2))) or p / "x.npy", "non-empty"),
