@@ -21,7 +21,7 @@ else:  # pragma: no cover
 
 #: Options of the core trainer. Plugins recommend other defaults via gankit_option_defaults.
 CORE_OPTIONS = (
-    Option("steps", int, 5000, "generator iterations to train for", ge=1),
+    Option("steps", int, 15000, "generator iterations to train for", ge=1),
     Option("seed", int, 0, "random seed (models, noise, data order)", ge=0),
     Option("device", str, "auto", "where to train; auto = CUDA when available", choices=("auto", "cpu", "cuda")),
     Option("data", str, "digits", "a named data set, a folder of images, or a .npy/.npz file"),
