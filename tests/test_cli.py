@@ -169,3 +169,30 @@ def test_no_command_prints_help(capsys):
     assert main([]) == 0
     assert "train" in capsys.readouterr().out
 
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gankit", "train", "--plugin", "wgan_clip", *quick_flags(steps=100000, log_every=1),
+         "--checkpoint-every", "0", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    metrics = out / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.exists() and metrics.read_text().count("\n") >= 3) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    step = torch.load(out / "checkpoint.pt", weights_only=True)["step"]
+    assert step >= 3 and f"stopped at step {step}" in stdout and f"--resume {out}" in stdout
+    resumed = run_gankit("train", "--resume", str(out), "--steps", str(step + 2))
+    assert resumed.returncode == 0, resumed.stderr
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == step + 2
