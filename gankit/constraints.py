@@ -49,8 +49,6 @@ class WeightClip(Constraint):
         return critic
 
     def after_step(self, critic: nn.Module) -> None:
-        import torch
+        from .optim import clamp_parameters
 
-        with torch.no_grad():
-            for p in critic.parameters():
-                p.clamp_(-self.clip_value, self.clip_value)
+        clamp_parameters(critic.parameters(), self.clip_value)

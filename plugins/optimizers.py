@@ -1,5 +1,8 @@
 """Optimizers for both roles: RMSprop, Adam or SGD (the fallback for ``gankit_optimizer``).
 
+RMSprop is :class:`gankit.optim.ClippedRMSprop`: for the critic it absorbs a weight-clipping
+constraint, so the clamp runs inside the optimizer step and not a second time.
+
 Objective plugins recommend their paper's choice through ``gankit_option_defaults`` (WGAN:
 RMSprop at 5e-5). Separate learning rates per role allow TTUR (Heusel et al. 2017).
 """
@@ -22,10 +25,12 @@ def gankit_options():
 def gankit_optimizer(role, params, options):
     import torch
 
+    from gankit.optim import ClippedRMSprop
+
     lr = options["lr_critic"] if role == "critic" else options["lr_generator"]
     name = options["optimizer"]
     if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, momentum=options["momentum"])
+        return ClippedRMSprop(params, lr=lr, momentum=options["momentum"])
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=options["momentum"])
     return torch.optim.Adam(params, lr=lr, betas=(options["beta1"], options["beta2"]))
