@@ -55,11 +55,12 @@ def _dispatch(argv: list[str]) -> int:
     commands.add_parser("train", help="train a GAN (gankit train --plugin wgan_clip)", add_help=False)
     commands.add_parser("plugins", help="list the installed plugins and their hooks", add_help=False)
     commands.add_parser("sample", help="write samples from a checkpoint", add_help=False)
-    if not argv or argv[0] in ("-h", "--help", "--version") or argv[0] not in ("train", "plugins", "sample"):
+    commands.add_parser("build-ext", help="compile the C++ optimizer extension now, and report", add_help=False)
+    handlers = {"train": cmd_train, "plugins": cmd_plugins, "sample": cmd_sample, "build-ext": cmd_build_ext}
+    if not argv or argv[0] not in handlers:
         parser.parse_args(argv or ["--help"])
         return 0
-    command, rest = argv[0], argv[1:]
-    return {"train": cmd_train, "plugins": cmd_plugins, "sample": cmd_sample}[command](rest)
+    return handlers[argv[0]](argv[1:])
 
 
 # --- gankit train --------------------------------------------------------------------------
@@ -202,4 +203,21 @@ def cmd_sample(argv: list[str]) -> int:
 
     path = api.sample(Path(args.checkpoint), n=args.n, out=args.out, seed=args.seed)
     print(f"wrote {args.n} samples to {path}")
+    return 0
+
+
+# --- gankit build-ext ----------------------------------------------------------------------
+
+
+def cmd_build_ext(argv: list[str]) -> int:
+    _Parser(prog="gankit build-ext", description="Compile the C++ optimizer extension ahead of use.").parse_args(argv)
+    from .optim.extension import load_cpp
+
+    try:
+        module = load_cpp()
+    except RuntimeError as exc:
+        print(f"cpp: not built: {exc}")
+        return 1
+    print(f"cpp: built ({module.__file__})")
+    print("cuda: not part of this version (the fused CUDA kernel is still to be written)")
     return 0

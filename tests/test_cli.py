@@ -196,3 +196,9 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path):
     resumed = run_gankit("train", "--resume", str(out), "--steps", str(step + 2))
     assert resumed.returncode == 0, resumed.stderr
     assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == step + 2
+
+
+def test_build_ext_reports_what_built(capsys):
+    assert main(["build-ext"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("cpp: built (") and ".so)" in out

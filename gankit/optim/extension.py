@@ -27,6 +27,16 @@ def load_cpp() -> ModuleType:
     return result
 
 
+def _built_before(name: str) -> bool:
+    """Whether a compiled library is already cached (then loading is quick and silent)."""
+    try:
+        from torch.utils.cpp_extension import _get_build_directory  # private, but long-lived
+
+        return any(Path(_get_build_directory(name, False)).glob(f"{name}*.so"))
+    except Exception:  # noqa: BLE001 - if we cannot tell, say that we compile
+        return False
+
+
 def _build(name: str, sources: list[Path]) -> ModuleType | Exception:
     missing = [str(s) for s in sources if not s.is_file()]
     if missing:
@@ -34,7 +44,8 @@ def _build(name: str, sources: list[Path]) -> ModuleType | Exception:
     try:
         from torch.utils.cpp_extension import load
 
-        print(f"gankit: building {name} (once; cached in TORCH_EXTENSIONS_DIR) ...", file=sys.stderr, flush=True)
+        if not _built_before(name):
+            print(f"gankit: compiling {name} (once, about 30 s; cached in TORCH_EXTENSIONS_DIR) ...", file=sys.stderr, flush=True)
         return load(name=name, sources=[str(s) for s in sources], extra_cflags=CFLAGS, extra_ldflags=["-fopenmp"])
     except Exception as exc:  # noqa: BLE001 - compilers fail in many ways; report the cause
         lines = [line for line in str(exc).strip().splitlines() if line.strip()]
