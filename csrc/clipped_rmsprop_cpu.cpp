@@ -74,24 +74,10 @@ void rmsprop_clip_tensor(at::Tensor& param, const at::Tensor& grad, at::Tensor& 
   });
 }
 
-void clamp_tensor(at::Tensor& param, double clip_value) {
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, param.scalar_type(), "clamp", [&] {
-    using acc = at::opmath_type<scalar_t>;
-    scalar_t* p = param.data_ptr<scalar_t>();
-    const acc c = clip_value;
-    at::parallel_for(0, param.numel(), kGrain, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        const acc v = static_cast<acc>(p[i]);
-        p[i] = static_cast<scalar_t>(std::min(std::max(v, -c), c));  // NaN passes through both
-      }
-    });
-  });
-}
-
 }  // namespace
 
 // One optimizer step over the parameters of one group that have a grad (the caller clamps
-// the others with clamp()). grad_avgs / momentum_buffers are empty when the option is off.
+// the others with gankit.optim.clamp_parameters). grad_avgs / momentum_buffers are empty when the option is off.
 // clip_value < 0 means no clamp.
 void step(std::vector<at::Tensor> params, std::vector<at::Tensor> grads,
           std::vector<at::Tensor> square_avgs, std::vector<at::Tensor> grad_avgs,
@@ -111,14 +97,6 @@ void step(std::vector<at::Tensor> params, std::vector<at::Tensor> grads,
   }
 }
 
-void clamp(std::vector<at::Tensor> params, double clip_value) {
-  for (auto& p : params) {
-    TORCH_CHECK(p.device().is_cpu() && p.is_contiguous(), "cpp backend: parameters must be contiguous CPU tensors");
-    if (p.numel()) clamp_tensor(p, clip_value);
-  }
-}
-
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("step", &step, "RMSprop step then clamp, over one parameter group");
-  m.def("clamp", &clamp, "clamp every tensor to [-clip_value, clip_value]");
 }

@@ -110,8 +110,8 @@ class ClippedRMSprop(torch.optim.RMSprop):
                 params, grads, square_avgs, grad_avgs, buffers, float(group["lr"]), group["alpha"], group["eps"],
                 group["weight_decay"], group["momentum"], group["centered"], group["maximize"], clip,
             )
-            if clip >= 0 and untouched:
-                extension.clamp(untouched, clip)
+            if self.clip_value is not None:
+                clamp_parameters(untouched, self.clip_value)
         return loss
 
     @staticmethod
