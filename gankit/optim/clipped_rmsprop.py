@@ -13,12 +13,19 @@ Backends:
   tensor, parallel over elements, arithmetic in fp32 (fp64 for fp64 parameters). It is built
   on first use. Not bitwise equal to PyTorch's kernels, which round differently (see
   ``docs/performance.md``).
+* ``cuda``: ``csrc/clipped_rmsprop_cuda.cu``, the update and the clamp of every parameter of
+  one device and dtype (float32, float16, bfloat16; contiguous) in one kernel launch, with
+  tables of pointers cached in device memory. fp32 follows PyTorch's foreach kernels op by op
+  (bitwise equal by construction). After the first step it neither allocates nor
+  synchronises, so the step can be captured in a CUDA graph: give ``lr`` as a float32 CUDA
+  tensor to change it between replays. (The ``step`` counters in the state are host tensors,
+  as in ``torch.optim.RMSprop``; a graph replay does not advance them. The update does not
+  use them.)
 * ``torch``: RMSprop's own update, then one foreach clamp over all parameters; runs
   everywhere and equals the reference bitwise.
-* ``cuda``: the fused kernel is not written yet (issue 3).
 
-``auto`` takes ``cpp`` for CPU parameters and ``torch`` otherwise, and warns once when the
-C++ build fails and it falls back.
+``auto`` takes ``cpp`` for CPU parameters, ``cuda`` for CUDA parameters it supports and
+``torch`` otherwise, and warns once when a build fails and it falls back.
 """
 from __future__ import annotations
 
@@ -27,11 +34,11 @@ from typing import Any, Callable, Iterable
 
 import torch
 
-from .extension import load_cpp
+from .extension import load_cpp, load_cuda
 
-#: Backends this build can run.
-BACKENDS = ("cpp", "torch")
-_PLANNED = ("cuda",)
+#: The backends, fastest first.
+BACKENDS = ("cuda", "cpp", "torch")
+CUDA_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 _warned: set[str] = set()
 
 
@@ -67,10 +74,11 @@ class ClippedRMSprop(torch.optim.RMSprop):
     ) -> None:
         if clip_value is not None and not clip_value > 0:
             raise ValueError(f"clip_value must be > 0 or None, got {clip_value}")
+        self._fused: list[tuple[Any, list[torch.Tensor]]] | None = None  # cuda backend: (FusedStep, params)
+        self._fused_key: tuple | None = None
         super().__init__(params, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered)
         self.clip_value = clip_value
-        on_cpu = all(p.device.type == "cpu" for group in self.param_groups for p in group["params"])
-        self.backend = _choose_backend(backend, on_cpu)
+        self.backend = _choose_backend(backend, [p for group in self.param_groups for p in group["params"]])
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> Any:
@@ -83,6 +91,9 @@ class ClippedRMSprop(torch.optim.RMSprop):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        if self.backend == "cuda":
+            self._step_cuda()
+            return loss
         extension = load_cpp()
         clip = -1.0 if self.clip_value is None else float(self.clip_value)
         for group in self.param_groups:
@@ -114,6 +125,37 @@ class ClippedRMSprop(torch.optim.RMSprop):
                 clamp_parameters(untouched, self.clip_value)
         return loss
 
+    def _step_cuda(self) -> None:
+        """One launch per (device, dtype): the C++ FusedStep reads the grads, we only create
+        state for parameters it reports as new and refresh hyperparameters when they change."""
+        if self._fused is None:
+            self._fused = _build_fused(self.param_groups)
+            self._fused_key = None
+        key = (self.clip_value, *(_group_key(group) for group in self.param_groups))
+        for fused, params in self._fused:
+            stream = torch.cuda.current_stream(params[0].device).cuda_stream
+            if key != self._fused_key:
+                _set_groups(fused, self.param_groups, self.clip_value, stream)
+            missing = fused.step(stream)
+            if missing:
+                group_of = {id(p): group for group in self.param_groups for p in group["params"]}
+                for i in missing:
+                    p = params[i]
+                    state = self.state[p]
+                    if not state:
+                        self._init_state(state, p, group_of[id(p)])
+                    fused.set_state(i, state["square_avg"], state.get("grad_avg"), state.get("momentum_buffer"), state["step"])
+                fused.step(stream)
+        self._fused_key = key
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self._fused = None  # the state tensors are new: the cuda backend re-reads them
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        super().add_param_group(param_group)
+        self._fused = None
+
     @staticmethod
     def _init_state(state: dict[str, Any], p: torch.Tensor, group: dict[str, Any]) -> None:
         """The same entries as ``torch.optim.RMSprop`` creates, so state dicts interchange."""
@@ -144,22 +186,69 @@ class ClippedRMSprop(torch.optim.RMSprop):
         return False
 
 
-def _choose_backend(backend: str, on_cpu: bool) -> str:
-    if backend in _PLANNED:
-        raise ValueError(f"backend {backend!r} is not available in this build; available: {', '.join(BACKENDS)}")
-    if backend not in ("auto", *BACKENDS):
-        raise ValueError(f"unknown backend {backend!r}; choose auto or one of {', '.join(BACKENDS + _PLANNED)}")
-    if backend == "torch" or (backend == "auto" and not on_cpu):
+def _choose_backend(requested: str, params: list[torch.Tensor]) -> str:
+    if requested not in ("auto", *BACKENDS):
+        raise ValueError(f"unknown backend {requested!r}; choose auto or one of {', '.join(BACKENDS)}")
+    if requested == "torch":
         return "torch"
-    if not on_cpu:
+    on_cpu = all(p.device.type == "cpu" for p in params)
+    unsupported = _cuda_unsupported(params)
+    if requested == "cpp" and not on_cpu:
         raise ValueError("backend 'cpp' runs on CPU parameters only")
+    if requested == "cuda" and unsupported:
+        raise ValueError(f"backend 'cuda' is not available: {unsupported}")
+    backend = requested if requested != "auto" else "cpp" if on_cpu else "cuda" if not unsupported else "torch"
+    if backend == "torch":
+        return "torch"
     try:
-        load_cpp()
+        load_cpp() if backend == "cpp" else load_cuda()
     except RuntimeError as exc:
-        if backend == "cpp":
-            raise ValueError(f"backend 'cpp' is not available: {exc}") from exc
-        if "cpp" not in _warned:
-            _warned.add("cpp")
+        if requested != "auto":
+            raise ValueError(f"backend {backend!r} is not available: {exc}") from exc
+        if backend not in _warned:
+            _warned.add(backend)
             warnings.warn(f"ClippedRMSprop falls back to the torch backend: {exc}", RuntimeWarning, stacklevel=3)
         return "torch"
-    return "cpp"
+    return backend
+
+
+def _cuda_unsupported(params: list[torch.Tensor]) -> str:
+    """Why the cuda backend cannot take these parameters ('' when it can)."""
+    if not torch.cuda.is_available():
+        return "CUDA is not available"
+    for p in params:
+        if p.device.type != "cuda":
+            return f"a parameter is on {p.device}"
+        if p.dtype not in CUDA_DTYPES:
+            return f"a parameter is {p.dtype} (float32, float16 and bfloat16 are supported)"
+        if not p.is_contiguous():
+            return "a parameter is not contiguous"
+    return ""
+
+
+def _build_fused(param_groups: list[dict[str, Any]]) -> list[tuple[Any, list[torch.Tensor]]]:
+    """One FusedStep per (device, dtype) over all groups, in parameter order."""
+    buckets: dict[tuple, tuple[list[torch.Tensor], list[int]]] = {}
+    for g, group in enumerate(param_groups):
+        for p in group["params"]:
+            params, group_of = buckets.setdefault((p.device, p.dtype), ([], []))
+            params.append(p)
+            group_of.append(g)
+    extension = load_cuda()
+    return [(extension.FusedStep(params, group_of, len(param_groups)), params) for params, group_of in buckets.values()]
+
+
+def _group_key(group: dict[str, Any]) -> tuple:
+    lr = group["lr"]
+    lr = ("tensor", lr.data_ptr()) if isinstance(lr, torch.Tensor) else lr
+    return (lr, group["alpha"], group["eps"], group["weight_decay"], group["momentum"], group["centered"], group["maximize"])
+
+
+def _set_groups(fused: Any, groups: list[dict[str, Any]], clip_value: float | None, stream: int) -> None:
+    tensor_lr = [g["lr"] if isinstance(g["lr"], torch.Tensor) else None for g in groups]
+    fused.set_groups(
+        [0.0 if t is not None else float(g["lr"]) for g, t in zip(groups, tensor_lr)], tensor_lr,
+        [g["alpha"] for g in groups], [g["eps"] for g in groups], [g["weight_decay"] for g in groups],
+        [g["momentum"] for g in groups], [g["centered"] for g in groups], [g["maximize"] for g in groups],
+        -1.0 if clip_value is None else float(clip_value), stream,
+    )
