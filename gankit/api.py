@@ -130,13 +130,15 @@ def resume(run_dir: str | Path, steps: int | None = None) -> Any:
 
 
 def sample(checkpoint: str | Path, n: int = 64, out: str | Path = "samples.png", seed: int = 0) -> Path:
-    """Write ``n`` samples from a checkpoint's generator: ``.png`` (grid or scatter) or ``.npy``."""
-    import numpy as np
-    import torch
+    """Write ``n`` samples from a checkpoint's generator: ``.png`` (grid or scatter) or ``.npy``.
 
-    from .data import DataSpec
+    The run is rebuilt with its plugins (so techniques such as an EMA of the generator,
+    virtual batch norm, conditioning and truncation apply as in training) and its data set.
+    """
+    import numpy as np
+
     from .images import save_samples
-    from .trainer import build_generator, generate
+    from .trainer import Trainer
 
     out = Path(out)
     if out.suffix not in (".png", ".npy"):
@@ -144,14 +146,12 @@ def sample(checkpoint: str | Path, n: int = 64, out: str | Path = "samples.png",
     if n < 1:
         raise GankitError(f"-n must be >= 1, got {n}")
     session, config, state = load_run(checkpoint)
-    spec = DataSpec(tuple(state["spec"]["shape"]), state["spec"]["kind"], state["spec"]["n_classes"])
-    torch.manual_seed(config.options["seed"])
-    generator = build_generator(session, spec, config.options)
+    trainer = Trainer(session, config)
     try:
-        generator.load_state_dict(state["generator"])
+        trainer.load_state_dict(state)
     except RuntimeError as exc:
-        raise GankitError(f"checkpoint {checkpoint}: the generator does not match its plugins: {str(exc).splitlines()[0]}") from None
-    x = generate(generator, n, config.options["latent_dim"], seed).numpy()
+        raise GankitError(f"checkpoint {checkpoint}: the models do not match its plugins: {str(exc).splitlines()[0]}") from None
+    x = trainer.sample(n, seed).numpy()
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
         np.save(out, x)

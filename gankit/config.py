@@ -29,6 +29,11 @@ CORE_OPTIONS = (
     Option("n_critic", int, 1, "critic steps per generator step", ge=1),
     Option("latent_dim", int, 100, "size of the generator's noise vector z", ge=1),
     Option("log_every", int, 50, "log metrics every this many generator steps", ge=1),
+    Option("schedule", str, "alternating", "alternating: n_critic critic steps, then a generator step; merged: the "
+           "last critic step and the generator step share one backward pass (stop-gradient)", choices=("alternating", "merged")),
+    Option("conditional", bool, False, "condition the generator and the critic on the data's class labels"),
+    Option("conditioning", str, "projection", "how a conditional critic takes the label", choices=("projection", "concat")),
+    Option("truncation", float, 0.0, "truncation trick when sampling: redraw entries of z beyond this (0 = off)", ge=0),
 )
 
 _FILE_KEYS = {"plugins", "options", "versions"}
@@ -87,8 +92,16 @@ def resolve_config(
     cli_options: Mapping[str, Any] | None = None,
     file_name: str = "the config file",
 ) -> RunConfig:
-    """Resolve every option of ``session``: defaults < plugins' defaults < file < command line."""
-    layers = [(f"recommended by plugin '{p}'", values) for p, values in session.option_defaults()]
+    """Resolve every option of ``session``: defaults < plugins' defaults < file < command line.
+
+    A plugin's recommendation for an option that no selected plugin declares is skipped: it
+    applies only where it means something (``wgan_gp`` recommends ``critic_norm = "layer"``,
+    an option that exists only when ``dcgan`` is selected).
+    """
+    table = session.option_table()
+    layers = [
+        (f"recommended by plugin '{p}'", {k: v for k, v in values.items() if k in table}) for p, values in session.option_defaults()
+    ]
     layers.append((f"in {file_name}", file_options or {}))
     layers.append(("given", cli_options or {}))
-    return RunConfig(list(session.selected), resolve(session.option_table(), layers))
+    return RunConfig(list(session.selected), resolve(table, layers))

@@ -52,7 +52,8 @@ def gankit_option_defaults() -> dict[str, Any]:
     """Recommend values for options declared by other plugins (collecting).
 
     E.g. ``wgan_clip`` recommends ``n_critic = 5``. Applied in plugin selection order (a later
-    ``--plugin`` wins); a config file and the command line override them.
+    ``--plugin`` wins); a config file and the command line override them. A recommendation for
+    an option that no selected plugin declares is skipped.
     """
 
 
@@ -119,6 +120,19 @@ def gankit_optimizer(
     An optimizer may absorb an after-step constraint (e.g. the fused RMSProp+clip step): if it
     has a method ``absorb_constraint(constraint) -> bool`` returning True, the trainer does not
     run that constraint's ``after_step`` itself.
+    """
+
+
+@hookspec
+def gankit_setup(trainer: Trainer) -> None:
+    """Adapt the freshly built parts of a run (collecting): training techniques live here.
+
+    Called once in ``Trainer.__init__`` after the generator, critic (on the device), loss and
+    constraints are built, and before the constraints wrap the critic, the optimizers are built
+    and any checkpoint is loaded. A plugin may replace ``trainer.generator``,
+    ``trainer.critic`` or ``trainer.loss``, append to ``trainer.constraints``, set
+    ``trainer.sampling_generator`` (e.g. an EMA of the generator) and register objects with
+    ``state_dict()``/``load_state_dict()`` in ``trainer.extra_state`` so checkpoints keep them.
     """
 
 

@@ -183,24 +183,29 @@ def list_plugins() -> list[PluginListing]:
 class PluginSession:
     """The plugins of one run: the always-on built-ins plus the selected ones, in order.
 
-    Construction imports and validates every plugin, and checks that no first-result hook is
+    Construction imports and validates every plugin, and the plugins they require (a module's
+    ``GANKIT_REQUIRES`` list of plugin names), and checks that no first-result hook is
     answered by two selected plugins.
     """
 
     def __init__(self, selected: Sequence[str] = ()) -> None:
         discovered = discover()
         self.selected: list[str] = []
-        refs: list[PluginRef] = []
-        for spec in [*ALWAYS_ON, *selected]:
-            ref = resolve(spec, discovered)
-            if ref.name not in (r.name for r in refs):
-                refs.append(ref)
-            if spec not in ALWAYS_ON and ref.name not in self.selected:
-                self.selected.append(ref.name)
-        self.refs = refs
+        self.refs: list[PluginRef] = []
         self.pm = _new_manager()
-        for ref in refs:
-            _register(self.pm, load(ref), ref.name)
+        pending = [(spec, False) for spec in ALWAYS_ON] + [(spec, True) for spec in selected]
+        while pending:
+            spec, chosen = pending.pop(0)
+            ref = resolve(spec, discovered)
+            if chosen and ref.name not in self.selected:
+                self.selected.append(ref.name)
+            if ref.name in (r.name for r in self.refs):
+                continue
+            module = load(ref)
+            self.refs.append(ref)
+            _register(self.pm, module, ref.name)
+            # A recipe names the plugins it is built from (wgan_gp: the gp constraint).
+            pending += [(required, False) for required in getattr(module, "GANKIT_REQUIRES", ())]
         self._check_conflicts()
         self._options: dict[str, DeclaredOption] | None = None
 

@@ -7,6 +7,12 @@ Per generator iteration (Arjovsky et al. 2017, Algorithm 1):
    constraint the optimizer has not absorbed (weight clipping).
 2. Fresh z; the generator loss; one backward; one generator optimizer step.
 
+With ``schedule = merged`` the last critic step and the generator step share one backward
+pass (REFERENCES.md §2): ``L_D(sg(G(z))) + L_G(G(z)) - L_G(sg(G(z)))`` gives the critic the
+gradient of L_D only (the two L_G terms' critic gradients cancel) and the generator that of
+L_G; then both optimizers step. With ``conditional`` the generator gets the real batch's
+labels and the critic sees them with both batches.
+
 Everything variant-specific comes from plugins; this module has no branch on the variant.
 """
 from __future__ import annotations
@@ -29,7 +35,9 @@ from .checkpoint import FORMAT, FILENAME, save_checkpoint
 from .config import RunConfig
 from .data import DataSpec, load_dataset
 from .errors import GankitError
+from .nets import conditional_classes
 from .plugins import PluginSession, flatten
+from .techniques import truncated_noise
 
 Status = Literal["completed", "interrupted"]
 SAMPLE_CHUNK = 1024
@@ -51,19 +59,20 @@ def seed_everything(seed: int) -> None:
 
 
 class BatchSampler:
-    """Real batches from a data set held on the device, in shuffled epochs.
+    """Real batches (and their labels, when given) from a data set held on the device, in
+    shuffled epochs.
 
     The order is an endless stream of permutations drawn from a CPU generator (the same on
     every device), so every sample is seen once per epoch and batches may straddle epochs.
     """
 
-    def __init__(self, x: Tensor, batch_size: int, seed: int) -> None:
-        self.x, self.batch_size = x, batch_size
+    def __init__(self, x: Tensor, batch_size: int, seed: int, y: Tensor | None = None) -> None:
+        self.x, self.y, self.batch_size = x, y, batch_size
         self.rng = torch.Generator().manual_seed(seed)
         self.perm = torch.randperm(len(x), generator=self.rng).to(x.device)
         self.pos = 0
 
-    def next(self) -> Tensor:
+    def next(self) -> tuple[Tensor, Tensor | None]:
         parts, need = [], self.batch_size
         while need:
             if self.pos == len(self.perm):
@@ -73,7 +82,7 @@ class BatchSampler:
             parts.append(self.perm[self.pos : self.pos + take])
             self.pos, need = self.pos + take, need - take
         index = parts[0] if len(parts) == 1 else torch.cat(parts)
-        return self.x[index]  # (B, *shape)
+        return self.x[index], None if self.y is None else self.y[index]  # (B, *shape), (B,)
 
     def state_dict(self) -> dict[str, Any]:
         return {"rng": self.rng.get_state(), "perm": self.perm.cpu(), "pos": self.pos}
@@ -92,6 +101,21 @@ def _build(session: PluginSession, hook: str, what: str, expected: type, **kwarg
 
 def build_generator(session: PluginSession, spec: DataSpec, options: Any) -> nn.Module:
     return _build(session, "gankit_generator", "a generator", nn.Module, spec=spec, options=options)
+
+
+class Labelled:
+    """A conditional critic with one batch's labels bound: what losses and penalties call as
+    ``critic(x)`` (and ``critic.features(x)``). Real, fake and interpolated batches share the
+    labels, since the fakes are generated from the real batch's labels."""
+
+    def __init__(self, critic: nn.Module, y: Tensor) -> None:
+        self.critic, self.y = critic, y
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return self.critic(x, self.y)
+
+    def features(self, x: Tensor) -> Tensor:
+        return self.critic.features(x, self.y)
 
 
 class Trainer:
@@ -114,13 +138,20 @@ class Trainer:
                 f"option batch_size: {opts['batch_size']} is larger than data {self.dataset.name} ({len(self.dataset)} samples)"
             )
         self.spec = self.dataset.spec
+        self.n_classes = conditional_classes(self.spec, opts)
         self.generator = build_generator(session, self.spec, opts).to(self.device)
-        critic = _build(session, "gankit_critic", "a critic", nn.Module, spec=self.spec, options=opts)
+        self.critic = _build(session, "gankit_critic", "a critic", nn.Module, spec=self.spec, options=opts).to(self.device)
         self.loss = session.first("gankit_loss", "a loss", options=opts)
         self.constraints = flatten(session.call("gankit_constraints", options=opts))
+        #: What sample() draws from; a plugin may set an average of the generator's weights.
+        self.sampling_generator: nn.Module | None = None
+        #: Plugin state saved in checkpoints: name -> object with state_dict/load_state_dict.
+        self.extra_state: dict[str, Any] = {}
+        session.call("gankit_setup", trainer=self)
         for constraint in self.constraints:
-            critic = constraint.wrap(critic)
-        self.critic = critic.to(self.device)
+            self.critic = constraint.wrap(self.critic)
+        self.critic.to(self.device)
+        self.generator.to(self.device)
         self.opt_critic = _build(
             session, "gankit_optimizer", "an optimizer", torch.optim.Optimizer,
             role="critic", params=list(self.critic.parameters()), options=opts,
@@ -132,7 +163,8 @@ class Trainer:
         absorb = getattr(self.opt_critic, "absorb_constraint", None)
         self.after_step = [c for c in self.constraints if not (absorb is not None and absorb(c))]
 
-        self.batches = BatchSampler(torch.from_numpy(self.dataset.x).to(self.device), opts["batch_size"], opts["seed"])
+        labels = torch.from_numpy(self.dataset.y).to(self.device) if self.n_classes else None
+        self.batches = BatchSampler(torch.from_numpy(self.dataset.x).to(self.device), opts["batch_size"], opts["seed"], labels)
         self.noise_rng = torch.Generator(self.device).manual_seed(opts["seed"])
         self.step = 0
         self.elapsed = 0.0
@@ -144,41 +176,82 @@ class Trainer:
         """Fresh z ~ N(0, I), shape (n, latent_dim), from the run's own noise generator."""
         return torch.randn(n, self.options["latent_dim"], generator=self.noise_rng, device=self.device)
 
-    def train_step(self) -> dict[str, Tensor]:
-        """One generator iteration: ``n_critic`` critic steps, then one generator step.
+    def fake(self, y: Tensor | None) -> Tensor:
+        """G(z) for fresh z, with labels ``y`` for a conditional generator."""
+        z = self.noise(self.options["batch_size"])
+        return self.generator(z) if y is None else self.generator(z, y)
 
-        Returns detached scalar tensors; nothing is read back from the device here.
-        """
-        batch_size = self.options["batch_size"]
-        for _ in range(self.options["n_critic"]):
-            real = self.batches.next()
-            with torch.no_grad():
-                fake = self.generator(self.noise(batch_size))
-            out = self.loss.critic_loss(self.critic, real, fake)
-            loss_critic = out.loss
-            for constraint in self.constraints:
-                penalty = constraint.penalty(self.critic, real, fake)
-                if penalty is not None:
-                    loss_critic = loss_critic + penalty
-            self.opt_critic.zero_grad(set_to_none=True)
-            loss_critic.backward()
-            self.opt_critic.step()
-            for constraint in self.after_step:
-                constraint.after_step(self.critic)
+    def scored(self, y: Tensor | None) -> Any:
+        """The critic as losses call it: ``critic(x)``, with the batch's labels bound."""
+        return self.critic if y is None else Labelled(self.critic, y)
 
+    def critic_loss(self, critic: Any, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+        """The loss plugin's critic loss plus every constraint's penalty; and W's estimate."""
+        out = self.loss.critic_loss(critic, real, fake)
+        loss = out.loss
+        for constraint in self.constraints:
+            penalty = constraint.penalty(critic, real, fake)
+            if penalty is not None:
+                loss = loss + penalty
+        return loss, out.real_scores.mean() - out.fake_scores.mean()
+
+    def critic_step(self) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        real, y = self.batches.next()
+        with torch.no_grad():
+            fake = self.fake(y)
+        loss_critic, estimate = self.critic_loss(self.scored(y), real, fake)
+        self.opt_critic.zero_grad(set_to_none=True)
+        loss_critic.backward()
+        self.opt_critic.step()
+        for constraint in self.after_step:
+            constraint.after_step(self.critic)
+        return loss_critic, estimate, real, y
+
+    def generator_step(self, real: Tensor, y: Tensor | None) -> Tensor:
         self.critic.requires_grad_(False)  # the generator step needs no critic gradients
         try:
-            fake = self.generator(self.noise(batch_size))
-            loss_generator = self.loss.generator_loss(self.critic, fake, real)
+            loss_generator = self.loss.generator_loss(self.scored(y), self.fake(y), real)
             self.opt_generator.zero_grad(set_to_none=True)
             loss_generator.backward()
             self.opt_generator.step()
         finally:
             self.critic.requires_grad_(True)
+        return loss_generator
+
+    def merged_step(self) -> tuple[Tensor, Tensor, Tensor]:
+        """One backward for both networks: L_D(sg(x_f)) + L_G(x_f) - L_G(sg(x_f))."""
+        real, y = self.batches.next()
+        critic = self.scored(y)
+        fake = self.fake(y)
+        loss_critic, estimate = self.critic_loss(critic, real, fake.detach())
+        loss_generator = self.loss.generator_loss(critic, fake, real)
+        total = loss_critic + loss_generator - self.loss.generator_loss(critic, fake.detach(), real)
+        self.opt_critic.zero_grad(set_to_none=True)
+        self.opt_generator.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt_critic.step()
+        for constraint in self.after_step:
+            constraint.after_step(self.critic)
+        self.opt_generator.step()
+        return loss_critic, estimate, loss_generator
+
+    def train_step(self) -> dict[str, Tensor]:
+        """One generator iteration: ``n_critic`` critic steps, then one generator step (or,
+        merged, ``n_critic - 1`` critic steps and one joint step).
+
+        Returns detached scalar tensors; nothing is read back from the device here.
+        """
+        merged = self.options["schedule"] == "merged"
+        for _ in range(self.options["n_critic"] - merged):
+            loss_critic, estimate, real, y = self.critic_step()
+        if merged:
+            loss_critic, estimate, loss_generator = self.merged_step()
+        else:
+            loss_generator = self.generator_step(real, y)
         return {
             "loss_critic": loss_critic.detach(),
             "loss_generator": loss_generator.detach(),
-            "wasserstein_estimate": (out.real_scores.mean() - out.fake_scores.mean()).detach(),
+            "wasserstein_estimate": estimate.detach(),
         }
 
     def fit(self) -> Status:
@@ -236,8 +309,13 @@ class Trainer:
 
         With ``seed`` the noise is fixed (the same z for the same seed); without it, z comes
         from a generator seeded with the run's seed, so the run's own noise stream is untouched.
+        A conditional generator gets the labels 0, 1, ..., K-1, 0, 1, ... (a grid row per
+        class when the row length is K); ``truncation`` > 0 applies the truncation trick.
         """
-        return generate(self.generator, n, self.options["latent_dim"], self.options["seed"] if seed is None else seed)
+        return generate(
+            self.sampling_generator or self.generator, n, self.options["latent_dim"],
+            self.options["seed"] if seed is None else seed, self.options["truncation"], self.n_classes,
+        )
 
     # --- checkpoints ------------------------------------------------------------------------
 
@@ -254,6 +332,7 @@ class Trainer:
             "critic": self.critic.state_dict(),
             "opt_generator": self.opt_generator.state_dict(),
             "opt_critic": self.opt_critic.state_dict(),
+            "extra": {name: obj.state_dict() for name, obj in self.extra_state.items()},
             "data_order": self.batches.state_dict(),
             "rng": {
                 "noise": self.noise_rng.get_state(),
@@ -269,6 +348,11 @@ class Trainer:
         self.critic.load_state_dict(state["critic"])
         self.opt_generator.load_state_dict(state["opt_generator"])
         self.opt_critic.load_state_dict(state["opt_critic"])
+        extra = state.get("extra", {})
+        for name, obj in self.extra_state.items():
+            if name not in extra:
+                raise GankitError(f"the checkpoint has no state for {name!r}; it was written with other plugins")
+            obj.load_state_dict(extra[name])
         self.batches.load_state_dict(state["data_order"])
         rng = state["rng"]
         self.noise_rng.set_state(rng["noise"])
@@ -287,15 +371,25 @@ class Trainer:
 
 
 @torch.no_grad()
-def generate(generator: nn.Module, n: int, latent_dim: int, seed: int) -> Tensor:
-    """``n`` samples from ``generator`` in eval mode with z from a CPU generator seeded ``seed``."""
+def generate(
+    generator: nn.Module, n: int, latent_dim: int, seed: int, truncation: float = 0.0, n_classes: int | None = None
+) -> Tensor:
+    """``n`` samples from ``generator`` in eval mode with z from a CPU generator seeded ``seed``
+    (truncated at ``truncation`` when > 0, Brock et al. 2019) and, for a conditional
+    generator, labels ``arange(n) % n_classes``."""
     device = next(generator.parameters()).device
     rng = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, latent_dim, generator=rng)
+    z = truncated_noise(n, latent_dim, truncation, rng) if truncation > 0 else torch.randn(n, latent_dim, generator=rng)
+    y = torch.arange(n) % n_classes if n_classes else None
     was_training = generator.training
     generator.eval()
     try:
-        return torch.cat([generator(chunk.to(device)).cpu() for chunk in z.split(SAMPLE_CHUNK)])
+        chunks = []
+        for start in range(0, n, SAMPLE_CHUNK):
+            z_chunk = z[start : start + SAMPLE_CHUNK].to(device)
+            out = generator(z_chunk) if y is None else generator(z_chunk, y[start : start + SAMPLE_CHUNK].to(device))
+            chunks.append(out.cpu())
+        return torch.cat(chunks)
     finally:
         generator.train(was_training)
 

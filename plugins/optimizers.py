@@ -1,4 +1,4 @@
-"""Optimizers for both roles: RMSprop, Adam or SGD (the fallback for ``gankit_optimizer``).
+"""Optimizers per role: RMSprop, Adam or SGD (the fallback for ``gankit_optimizer``).
 
 RMSprop is :class:`gankit.optim.ClippedRMSprop`: for the critic it absorbs a weight-clipping
 constraint, so the clamp runs inside the optimizer step and not a second time.
@@ -12,7 +12,10 @@ from gankit import Option, hookimpl
 @hookimpl
 def gankit_options():
     return [
-        Option("optimizer", str, "adam", "optimizer for both networks", choices=("rmsprop", "adam", "sgd")),
+        Option("optimizer", str, "adam", "optimizer of the critic (and of the generator, unless optimizer_generator says)",
+               choices=("rmsprop", "adam", "sgd")),
+        Option("optimizer_generator", str, "same", "optimizer of the generator; same = as optimizer",
+               choices=("same", "rmsprop", "adam", "sgd")),
         Option("lr_critic", float, 2e-4, "learning rate of the critic", gt=0),
         Option("lr_generator", float, 2e-4, "learning rate of the generator", gt=0),
         Option("beta1", float, 0.5, "Adam's first-moment decay", ge=0, lt=1),
@@ -29,6 +32,8 @@ def gankit_optimizer(role, params, options):
 
     lr = options["lr_critic"] if role == "critic" else options["lr_generator"]
     name = options["optimizer"]
+    if role == "generator" and options["optimizer_generator"] != "same":
+        name = options["optimizer_generator"]
     if name == "rmsprop":
         return ClippedRMSprop(params, lr=lr, momentum=options["momentum"])
     if name == "sgd":

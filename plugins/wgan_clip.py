@@ -1,16 +1,14 @@
 """WGAN with weight clipping (Arjovsky, Chintala & Bottou 2017, Algorithm 1).
 
 Loss: the critic minimises mean f(G(z)) - mean f(x), the generator -mean f(G(z)).
-Constraint: every critic parameter clamped to [-c, c] after each critic step (and once at
-the start). Paper defaults: RMSprop with lr 5e-5 for both networks, c = 0.01, n_critic = 5,
-batch 64. The paper warns against momentum optimizers (Adam made the critic unstable).
+Constraint: the ``clip`` plugin, every critic parameter clamped to [-c, c] after each critic
+step (and once at the start). Paper defaults: RMSprop with lr 5e-5 for both networks,
+c = 0.01, n_critic = 5, batch 64. The paper warns against momentum optimizers (Adam made the
+critic unstable).
 """
-from gankit import Option, hookimpl
+from gankit import hookimpl
 
-
-@hookimpl
-def gankit_options():
-    return [Option("clip_value", float, 0.01, "weight clipping bound c: parameters stay in [-c, c]", gt=0)]
+GANKIT_REQUIRES = ["clip"]
 
 
 @hookimpl
@@ -29,10 +27,3 @@ def gankit_loss(options):
     from gankit.losses import WassersteinLoss
 
     return WassersteinLoss()
-
-
-@hookimpl
-def gankit_constraints(options):
-    from gankit.constraints import WeightClip
-
-    return [WeightClip(options["clip_value"])]

@@ -182,6 +182,8 @@ def test_cuda_without_cuda_is_a_clear_error():
 
 def test_batches_cover_each_sample_once_per_epoch():
     x = torch.arange(10.0)[:, None]
-    sampler = BatchSampler(x, batch_size=4, seed=0)
-    seen = torch.cat([sampler.next() for _ in range(5)])[:, 0]  # 20 = two epochs
+    sampler = BatchSampler(x, batch_size=4, seed=0, y=torch.arange(10) + 100)
+    batches = [sampler.next() for _ in range(5)]  # 20 = two epochs
+    seen = torch.cat([x for x, _ in batches])[:, 0]
     assert sorted(seen[:10].tolist()) == list(range(10)) and sorted(seen[10:].tolist()) == list(range(10))
+    assert all(torch.equal(y, x[:, 0].long() + 100) for x, y in batches)  # labels travel with their samples
