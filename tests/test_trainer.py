@@ -187,3 +187,68 @@ def test_batches_cover_each_sample_once_per_epoch():
     seen = torch.cat([x for x, _ in batches])[:, 0]
     assert sorted(seen[:10].tolist()) == list(range(10)) and sorted(seen[10:].tolist()) == list(range(10))
     assert all(torch.equal(y, x[:, 0].long() + 100) for x, y in batches)  # labels travel with their samples
+
+
+def test_merged_schedule_gives_the_critic_only_its_own_gradient():
+    trainer = quick_train(schedule="merged", steps=3)
+    assert all(torch.isfinite(p).all() for p in trainer.generator.parameters())
+    real, _ = trainer.batches.next()
+    fake = trainer.fake(None)
+    critic, loss = trainer.critic, trainer.loss
+    loss_critic, _ = trainer.critic_loss(critic, real, fake.detach())
+    loss_generator = loss.generator_loss(critic, fake, real)
+    total = loss_critic + loss_generator - loss.generator_loss(critic, fake.detach(), real)
+    critic_params, generator_params = list(critic.parameters()), list(trainer.generator.parameters())
+    for ours, own in zip(torch.autograd.grad(total, critic_params, retain_graph=True),
+                         torch.autograd.grad(loss_critic, critic_params, retain_graph=True)):
+        torch.testing.assert_close(ours, own, rtol=0, atol=1e-7)  # the two L_G terms cancel for the critic
+    for ours, own in zip(torch.autograd.grad(total, generator_params, retain_graph=True),
+                         torch.autograd.grad(loss_generator, generator_params)):
+        torch.testing.assert_close(ours, own)
+
+
+def test_conditional_training_feeds_labels_to_both_networks():
+    trainer = quick_train(data="digits", conditional=True, steps=2)
+    assert trainer.n_classes == 10
+    z = trainer.noise(4)
+    with torch.no_grad():
+        a = trainer.generator(z, torch.zeros(4, dtype=torch.long))
+        b = trainer.generator(z, torch.full((4,), 7))
+        real = torch.from_numpy(trainer.dataset.x[:4])
+        s0 = trainer.critic(real, torch.zeros(4, dtype=torch.long))
+        s7 = trainer.critic(real, torch.full((4,), 7))
+    assert not torch.equal(a, b) and not torch.equal(s0, s7)
+    assert trainer.sample(12).shape == (12, 1, 8, 8)
+    with pytest.raises(GankitError, match="option conditional: data swissroll has no labels"):
+        quick_train(data="swissroll", conditional=True)
+
+
+def test_truncation_bounds_the_noise_at_sampling():
+    identity = torch.nn.Linear(5, 5, bias=False)
+    with torch.no_grad():
+        identity.weight.copy_(torch.eye(5))
+    z = generate(identity, 2000, 5, seed=0, truncation=0.5)
+    assert z.abs().max() <= 0.5 and z.std() > 0.2
+    assert torch.equal(z, generate(identity, 2000, 5, seed=0, truncation=0.5))
+    assert generate(identity, 2000, 5, seed=0).abs().max() > 2
+
+
+def test_a_recipe_loads_the_plugins_it_requires_and_recommendations_for_absent_options_are_skipped(write_plugin):
+    session = PluginSession(["wgan_clip"])
+    assert session.selected == ["wgan_clip"] and "clip" in session.order
+    assert "clip_value" in session.option_table()
+    path = write_plugin("recommender", """
+        from gankit import hookimpl
+
+        @hookimpl
+        def gankit_option_defaults():
+            return {"n_critic": 3, "critic_norm": "layer"}
+    """)
+    config = resolve_config(PluginSession([str(path)]))
+    assert config.options["n_critic"] == 3 and "critic_norm" not in config.options
+
+
+def test_the_generator_can_have_its_own_optimizer():
+    trainer = quick_train(optimizer="rmsprop", optimizer_generator="adam")
+    assert type(trainer.opt_critic).__name__ == "ClippedRMSprop"
+    assert isinstance(trainer.opt_generator, torch.optim.Adam)
