@@ -42,9 +42,9 @@ CPP_TOLERANCE = {torch.float64: (1e-14, 0), torch.float32: (1e-6, 0), torch.bflo
 def run_both(shapes, options, clip, dtype=torch.float32, steps=6, none_every=3, seed=0, groups=1, backend="torch", device="cpu"):
     """Step our optimizer and the reference side by side; yield both parameter lists per step.
 
-    For the cpp backend with fp16/bf16 parameters the reference runs in fp32 on the same values.
+    For the cpp and cuda backends with fp16/bf16 parameters the reference runs in fp32 on the same values.
     """
-    ref_dtype = torch.float32 if backend == "cpp" and dtype in (torch.float16, torch.bfloat16) else dtype
+    ref_dtype = torch.float32 if backend in ("cpp", "cuda") and dtype in (torch.float16, torch.bfloat16) else dtype
     ours = make_params(shapes, dtype, seed, device)
     ref = [torch.nn.Parameter(p.detach().to(ref_dtype).clone()) for p in ours]
 
