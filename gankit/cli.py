@@ -184,6 +184,7 @@ def cmd_plugins(argv: list[str]) -> int:
         table.add_column(column)
     for row in rows:
         hooks = ", ".join(h.removeprefix("gankit_") for h in row.hooks)
+        hooks += f" (requires {', '.join(row.requires)})" if row.requires else ""
         table.add_row(row.name, row.source, f"[red]error: {row.error}[/red]" if row.error else hooks)
     Console().print(table)
     return 0

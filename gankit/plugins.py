@@ -20,7 +20,7 @@ import importlib.metadata
 import importlib.util
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterable, Sequence
@@ -162,6 +162,7 @@ class PluginListing:
     source: str
     hooks: list[str]
     error: str | None
+    requires: list[str] = field(default_factory=list)
 
 
 def list_plugins() -> list[PluginListing]:
@@ -174,7 +175,8 @@ def list_plugins() -> list[PluginListing]:
                     resolve(name, {name: refs})
                 module = load(ref)
                 _register(_new_manager(), module, name)
-                rows.append(PluginListing(name, ref.source, implemented_hooks(module), None))
+                requires = list(getattr(module, "GANKIT_REQUIRES", ()))
+                rows.append(PluginListing(name, ref.source, implemented_hooks(module), None, requires))
             except GankitError as exc:
                 rows.append(PluginListing(name, ref.source, [], str(exc)))
     return rows

@@ -29,18 +29,18 @@ def test_builtins_are_discovered_through_entry_points():
 
 def test_listing_shows_source_and_hooks():
     rows = {row.name: row for row in list_plugins()}
-    assert rows["wgan_clip"].hooks == [
-        "gankit_constraints", "gankit_loss", "gankit_option_defaults", "gankit_options"
-    ]
+    assert rows["wgan_clip"].hooks == ["gankit_loss", "gankit_option_defaults"]
+    assert rows["wgan_clip"].requires == ["clip"]
+    assert rows["clip"].hooks == ["gankit_constraints", "gankit_options"]
     assert rows["wgan_clip"].source.startswith("gankit ") and rows["wgan_clip"].source.endswith("(built-in)")
     assert rows["wgan_clip"].error is None
 
 
 def test_session_registers_always_on_plugins_then_the_selected_ones():
     session = PluginSession(["wgan_clip"])
-    assert session.order == [*ALWAYS_ON, "wgan_clip"]
+    assert session.order == [*ALWAYS_ON, "wgan_clip", "clip"]  # wgan_clip requires clip
     assert session.selected == ["wgan_clip"]
-    assert session.option_table()["clip_value"].plugin == "wgan_clip"
+    assert session.option_table()["clip_value"].plugin == "clip"
 
 
 def test_unknown_plugin_lists_close_matches():
