@@ -25,3 +25,41 @@ def test_the_guide_shows_the_example_plugin_as_it_is():
     source = (REPO / "docs" / "examples" / "gankit_hinge" / "gankit_hinge.py").read_text()
     body = source[source.index("from gankit import"):].strip()
     assert body in guide
+
+
+INFRASTRUCTURE = {"datasets", "optimizers", "metrics_log", "samples", "checkpoints", "progress"}
+
+
+def test_every_shipped_variant_plugin_has_a_section_in_variants_md():
+    from gankit.plugins import discover
+
+    variants = (REPO / "docs" / "variants.md").read_text()
+    shipped = {name for name, refs in discover().items() if refs[0].builtin} - INFRASTRUCTURE
+    assert len(shipped) >= 30
+    missing = sorted(name for name in shipped if f"### {name}\n" not in variants)
+    assert not missing, f"plugins without a section in docs/variants.md: {missing}"
+
+
+def test_every_command_in_variants_md_resolves(monkeypatch):
+    """Each example command parses and its options resolve (the run itself is not started)."""
+    import shlex
+
+    import pytest
+
+    from gankit import api, cli
+    from gankit.config import resolve_config
+    from gankit.plugins import PluginSession
+
+    class Resolved(Exception):
+        pass
+
+    def resolve_only(plugins, options, **_):
+        resolve_config(PluginSession(plugins), None, options)
+        raise Resolved
+
+    monkeypatch.setattr(api, "train", resolve_only)
+    commands = re.findall(r"^    (gankit train .+)$", (REPO / "docs" / "variants.md").read_text(), flags=re.MULTILINE)
+    assert len(commands) >= 34
+    for command in commands:
+        with pytest.raises(Resolved):
+            cli.main(shlex.split(command)[1:])
