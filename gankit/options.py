@@ -23,7 +23,7 @@ _FALSE = {"false", "no", "off", "0"}
 class Option:
     """One typed, documented option with a default.
 
-    ``choices`` restricts the allowed values; ``gt``/``ge``/``lt`` bound numbers.
+    ``choices`` restricts the allowed values; ``gt``/``ge``/``lt``/``le`` bound numbers.
     """
 
     name: str
@@ -34,6 +34,7 @@ class Option:
     gt: float | None = None
     ge: float | None = None
     lt: float | None = None
+    le: float | None = None
 
     def __post_init__(self) -> None:
         if self.type not in _TYPE_NAMES:
@@ -55,8 +56,10 @@ class Option:
             text += f" > {self.gt:g}"
         if self.ge is not None:
             text += f" >= {self.ge:g}"
-        if self.lt is not None:
-            text += f" and < {self.lt:g}" if self.gt is not None or self.ge is not None else f" < {self.lt:g}"
+        lower = self.gt is not None or self.ge is not None
+        for bound, sign in ((self.lt, "<"), (self.le, "<=")):
+            if bound is not None:
+                text += f" and {sign} {bound:g}" if lower else f" {sign} {bound:g}"
         return text
 
     def convert(self, value: Any) -> Any:
@@ -107,6 +110,8 @@ class Option:
         if self.ge is not None and not value >= self.ge:
             return False
         if self.lt is not None and not value < self.lt:
+            return False
+        if self.le is not None and not value <= self.le:
             return False
         return True
 

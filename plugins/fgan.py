@@ -25,6 +25,7 @@ Algorithm 1 updates both once per iteration). Example:
     gankit train --plugin fgan --divergence reverse_kl --plugin sn --data ring8
 """
 from gankit import Option, hookimpl
+from gankit_plugins._recipes import DCGAN_ADAM
 
 
 @hookimpl
@@ -36,7 +37,7 @@ def gankit_options():
 
 @hookimpl
 def gankit_option_defaults():
-    return {"n_critic": 1, "optimizer": "adam", "lr_critic": 2e-4, "lr_generator": 2e-4, "beta1": 0.5, "beta2": 0.999}
+    return {"n_critic": 1, **DCGAN_ADAM}
 
 
 @hookimpl

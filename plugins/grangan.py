@@ -24,16 +24,14 @@ to gankit's 1e-4. Example:
     gankit train --plugin grangan --gran-eps 1e-3 --data ring8
 """
 from gankit import hookimpl
+from gankit_plugins._recipes import GRADIENT_NORMALIZED
 
 GANKIT_REQUIRES = ["gran"]
 
 
 @hookimpl
 def gankit_option_defaults():
-    return {
-        "n_critic": 5, "batch_size": 64, "optimizer": "adam", "lr_critic": 4e-4, "lr_generator": 2e-4,
-        "beta1": 0.0, "beta2": 0.9, "critic_norm": "none",
-    }
+    return dict(GRADIENT_NORMALIZED)
 
 
 @hookimpl

@@ -12,11 +12,12 @@ generator step. Example:
     gankit train --plugin hinge --plugin r1 --data ring8
 """
 from gankit import hookimpl
+from gankit_plugins._recipes import DCGAN_ADAM
 
 
 @hookimpl
 def gankit_option_defaults():
-    return {"n_critic": 1, "optimizer": "adam", "lr_critic": 2e-4, "lr_generator": 2e-4, "beta1": 0.5, "beta2": 0.999}
+    return {"n_critic": 1, **DCGAN_ADAM}
 
 
 @hookimpl

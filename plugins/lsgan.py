@@ -13,6 +13,7 @@ critic step per generator step. Example:
     gankit train --plugin lsgan --lsgan-a 0 --lsgan-b 1 --lsgan-c 1 --data ring8
 """
 from gankit import Option, hookimpl
+from gankit_plugins._recipes import DCGAN_ADAM
 
 
 @hookimpl
@@ -26,7 +27,7 @@ def gankit_options():
 
 @hookimpl
 def gankit_option_defaults():
-    return {"n_critic": 1, "optimizer": "adam", "lr_critic": 2e-4, "lr_generator": 2e-4, "beta1": 0.5, "beta2": 0.999}
+    return {"n_critic": 1, **DCGAN_ADAM}
 
 
 @hookimpl

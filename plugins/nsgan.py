@@ -16,26 +16,22 @@ lr 2e-4 for both networks, β1 = 0.5, batch 128, one critic step per generator s
 
     gankit train --plugin nsgan --plugin dcgan --data digits
 """
-from gankit import Option, hookimpl
+from gankit import hookimpl
+from gankit_plugins._recipes import DCGAN_ADAM, REAL_LABEL
 
 
 @hookimpl
 def gankit_options():
-    return [Option("real_label", float, 1.0, "target of real samples; < 1 is one-sided label smoothing, "
-                   "e.g. 0.9 (must be in (0, 1])", gt=0)]
+    return [REAL_LABEL]
 
 
 @hookimpl
 def gankit_option_defaults():
-    return {"n_critic": 1, "batch_size": 128, "optimizer": "adam", "lr_critic": 2e-4, "lr_generator": 2e-4,
-            "beta1": 0.5, "beta2": 0.999}
+    return {"n_critic": 1, "batch_size": 128, **DCGAN_ADAM}
 
 
 @hookimpl
 def gankit_loss(options):
-    from gankit import GankitError
     from gankit.losses import NonSaturatingLoss
 
-    if options["real_label"] > 1:
-        raise GankitError(f"option real_label: expected a number > 0 and <= 1, got {options['real_label']!r}")
     return NonSaturatingLoss(real_label=options["real_label"])

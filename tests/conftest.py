@@ -91,3 +91,29 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     for name in set(sys.modules) - before:
         if name.startswith(("gankit_file_plugin_", "acme", "broken", "gankit_hinge", "myplug")):
             del sys.modules[name]
+
+
+@pytest.fixture
+def resolves(monkeypatch):
+    """Check that a documented ``gankit train ...`` command parses and its options resolve,
+    without starting the run."""
+    import shlex
+
+    from gankit import api, cli
+    from gankit.config import resolve_config
+    from gankit.plugins import PluginSession
+
+    class Resolved(Exception):
+        pass
+
+    def resolve_only(plugins, options, **_):
+        resolve_config(PluginSession(plugins), None, options)
+        raise Resolved
+
+    monkeypatch.setattr(api, "train", resolve_only)
+
+    def check(command: str) -> None:
+        with pytest.raises(Resolved):
+            cli.main(shlex.split(command)[1:])
+
+    return check
