@@ -40,6 +40,7 @@ class Dataset:
     kind: Kind
     y: Any = None  # np.ndarray int64 (N,), or None
     centers: Any = None  # mixture centres (K, D) for 2-D sets, used by plots and metrics
+    std: float | None = None  # the mixture components' standard deviation, with centers
 
     def __post_init__(self) -> None:
         import numpy as np
@@ -87,7 +88,7 @@ def _mixture(name: str, centers: Any, std: float) -> Dataset:
     rng = np.random.default_rng(0)
     labels = rng.integers(len(centers), size=SYNTHETIC_SIZE)
     x = centers[labels] + std * rng.standard_normal((SYNTHETIC_SIZE, 2))
-    return Dataset(name, x, "points", y=labels, centers=centers)
+    return Dataset(name, x, "points", y=labels, centers=centers, std=std)
 
 
 def ring8(options: Mapping[str, Any]) -> Dataset:
