@@ -1,7 +1,7 @@
 """gankit: a plugin-based GAN training toolkit on PyTorch.
 
 Importing this package is cheap (no torch): ``gankit.hookimpl`` and ``gankit.Option`` are what
-plugin modules need at import time; ``train``, ``resume``, ``sample`` and ``Trainer`` load
+plugin modules need at import time; ``train``, ``resume``, ``sample``, ``evaluate`` and ``Trainer`` load
 torch on first use.
 """
 from __future__ import annotations
@@ -14,9 +14,9 @@ from .errors import GankitError  # noqa: E402
 from .options import Option  # noqa: E402
 from .plugins import hookimpl  # noqa: E402
 
-_LAZY = {"train": "api", "resume": "api", "sample": "api", "Trainer": "trainer"}
+_LAZY = {"train": "api", "resume": "api", "sample": "api", "evaluate": "api", "Trainer": "trainer"}
 
-__all__ = ["GankitError", "Option", "Trainer", "__version__", "hookimpl", "resume", "sample", "train"]
+__all__ = ["GankitError", "Option", "Trainer", "__version__", "evaluate", "hookimpl", "resume", "sample", "train"]
 
 
 def __getattr__(name: str) -> Any:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .constraints import Constraint
     from .data import Dataset, DataSpec
     from .losses import Loss
+    from .metrics import Metric
     from .options import Option
     from .trainer import Trainer
 
@@ -159,10 +160,28 @@ def gankit_log(trainer: Trainer, step: int, metrics: dict[str, float]) -> None:
 
     ``metrics`` has at least ``step``, ``loss_critic``, ``loss_generator``,
     ``wasserstein_estimate`` (mean critic score on real minus on fake) and ``time`` (seconds
-    of training so far).
+    of training so far). One dict is passed to every implementation: a ``tryfirst=True``
+    implementation may add keys, which the later ones (``metrics_log``, ``progress``) see;
+    ``evaluation`` adds its metric values this way at its steps.
     """
 
 
 @hookspec
 def gankit_train_end(trainer: Trainer, status: Literal["completed", "interrupted"]) -> None:
     """Called once when the loop ends: ``"completed"``, or ``"interrupted"`` by Ctrl-C/SIGTERM."""
+
+
+# --- evaluation --------------------------------------------------------------------------------
+
+
+@hookspec
+def gankit_metrics() -> list[Metric]:
+    """Provide evaluation metrics (collecting): a list of :class:`gankit.metrics.Metric`.
+
+    A metric has a ``name``, a one-line ``description``, ``applies(dataset, options) -> bool``
+    and ``compute(ctx) -> dict[str, float]``, where ``ctx`` (:class:`gankit.metrics.EvalContext`)
+    holds generated samples, two disjoint held-out real sets of the same size, the data set,
+    the seed and the options. Every reported ``key`` comes with its real-vs-real baseline
+    ``key_real``. ``gankit eval`` and the ``evaluation`` plugin run them; two plugins naming
+    one metric is an error.
+    """

@@ -35,7 +35,7 @@ ENTRY_POINT_GROUP = "gankit"
 AUTOLOAD_ENV = "GANKIT_DISABLE_PLUGIN_AUTOLOAD"
 DISTRIBUTION = "gankit"
 #: Built-ins registered in every run, in this order, before the selected plugins.
-ALWAYS_ON = ("datasets", "optimizers", "mlp", "metrics_log", "samples", "checkpoints", "progress")
+ALWAYS_ON = ("datasets", "optimizers", "mlp", "metrics_log", "samples", "checkpoints", "progress", "metrics", "evaluation")
 
 hookimpl = pluggy.HookimplMarker("gankit")
 

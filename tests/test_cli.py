@@ -6,7 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
+import gankit.api
 from conftest import EXAMPLE_PLUGIN, assert_one_line_error, quick_flags, run_gankit
+from gankit import GankitError
 from gankit.cli import main
 
 METRIC_KEYS = {"step", "loss_critic", "loss_generator", "wasserstein_estimate", "time"}
@@ -202,3 +204,18 @@ def test_build_ext_reports_what_built(capsys):
     assert main(["build-ext"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("cpp: built (") and ".so)" in out
+
+
+def test_a_checkpoint_from_before_new_core_options_loads_but_not_one_missing_a_plugin_option(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--plugin", "wgan_clip", *quick_flags(), "--out", str(out)]) == 0
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    for name in ("truncation", "eval_every"):  # a core option and an always-on plugin's, added later
+        del state["config"]["options"][name]
+    torch.save(state, out / "old.pt")
+    _, config, _ = gankit.api.load_run(out / "old.pt")
+    assert config.options["truncation"] == 0.0 and config.options["eval_every"] == 0
+    del state["config"]["options"]["clip_value"]  # the selected plugin's own option
+    torch.save(state, out / "other.pt")
+    with pytest.raises(GankitError, match="has no value for option clip_value; its plugins have changed"):
+        gankit.api.load_run(out / "other.pt")

@@ -27,7 +27,7 @@ def test_the_guide_shows_the_example_plugin_as_it_is():
     assert body in guide
 
 
-INFRASTRUCTURE = {"datasets", "optimizers", "metrics_log", "samples", "checkpoints", "progress"}
+INFRASTRUCTURE = {"datasets", "optimizers", "metrics_log", "samples", "checkpoints", "progress", "metrics", "evaluation"}
 
 
 def test_every_shipped_variant_plugin_has_a_section_in_variants_md():
