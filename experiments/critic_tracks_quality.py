@@ -1,0 +1,135 @@
+"""Does the critic's estimate track sample quality? (WGAN, Arjovsky et al. 2017, Fig. 3-4.)
+
+Source: the WGAN paper's central practical claim, repeated by the seeds (REFERENCES.md §1 and
+§3 "Critic-tracks-quality"): the critic's estimate ``mean f(x) - mean f(G(z))`` falls as the
+samples improve, unlike the losses of the original GAN. Protocol: train ``wgan_clip`` and
+``wgan_gp`` (their plugins' paper defaults, the default ``mlp`` networks) and at K evenly
+spaced checkpoints record, on held-out data (``gankit.metrics.real_sets``: fresh mixture
+draws, or the digits test split the classifier never saw):
+
+* the critic's estimate: mean critic score on held-out real samples minus on generated ones;
+* the exact W1 between generated and held-out samples (POT, ``gankit.metrics.transport.w1``);
+* on ``ring8`` the high-quality share (``modes_hq``), on ``digits`` the classifier FID
+  (``gankit.metrics.features.fid`` on the shipped digits classifier's features).
+
+The estimate is K·W1 for an unknown, changing K, so we report Spearman's rank correlation ρ
+between the estimate and W1 (and FID) over the checkpoints. Target (issue 5): ρ ≥ 0.9.
+Generated samples come from ``Trainer.sample`` (generator in eval mode, fixed noise).
+
+Regenerate the committed plot (CPU, 2 processes)::
+
+    python experiments/critic_tracks_quality.py
+
+Writes ``critic_tracks_quality.png`` and ``critic_tracks_quality.json`` under ``--out``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+
+VARIANTS = ("wgan_clip", "wgan_gp")
+DATASETS = ("ring8", "digits")
+
+
+def run_one(variant: str, data: str, steps: int, checkpoints: int, n: int, seed: int) -> dict:
+    import torch
+
+    from gankit.config import resolve_config
+    from gankit.metrics import real_sets
+    from gankit.metrics.classifier import extractor
+    from gankit.metrics.features import fid
+    from gankit.metrics.mixture import modes_hq
+    from gankit.metrics.transport import w1
+    from gankit.plugins import PluginSession
+    from gankit.trainer import Trainer
+
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    session = PluginSession([variant])
+    options = {"data": data, "steps": steps, "seed": seed, "device": "cpu", "progress": "off"}
+    trainer = Trainer(session, resolve_config(session, None, options))
+    real, _ = real_sets(trainer.dataset, n, seed=seed)
+    embed = extractor(None) if data == "digits" else None
+    real_features = embed(real).features if embed else None
+    record = {"variant": variant, "data": data, "step": [], "estimate": [], "w1": [], "hq": [], "fid": []}
+    every = max(1, steps // checkpoints)
+    while True:
+        if trainer.step % every == 0:
+            fake = trainer.sample(len(real), seed=12_345).numpy()
+            with torch.no_grad():
+                critic = trainer.critic.eval()
+                estimate = critic(torch.from_numpy(real)).mean() - critic(torch.from_numpy(fake)).mean()
+                critic.train()
+            record["step"].append(trainer.step)
+            record["estimate"].append(float(estimate))
+            record["w1"].append(w1(fake, real))
+            if data == "ring8":
+                record["hq"].append(modes_hq(fake, trainer.dataset.centers, trainer.dataset.std)[1])
+            else:
+                record["fid"].append(fid(embed(fake).features, real_features))
+        if trainer.step >= steps:
+            break
+        trainer.train_step()
+        trainer.step += 1
+    record["seconds"] = round(time.perf_counter() - start, 1)
+    return record
+
+
+def spearman(a: list[float], b: list[float]) -> float:
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(a, b).statistic)
+
+
+def plot(records: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(records), figsize=(4.2 * len(records), 3.4), squeeze=False)
+    for ax, r in zip(axes[0], records):
+        ax.plot(r["step"], r["estimate"], color="tab:blue", label="critic estimate")
+        ax.set_xlabel("generator iterations")
+        ax.set_ylabel("critic estimate", color="tab:blue")
+        other = ax.twinx()
+        key = "fid" if r["data"] == "digits" else "w1"
+        other.plot(r["step"], r[key], color="tab:red", label=key.upper())
+        other.set_ylabel("classifier FID" if key == "fid" else "exact W1 to held-out", color="tab:red")
+        ax.set_title(f"{r['variant']} on {r['data']}: ρ(est, W1) = {r['rho_w1']:.2f}"
+                     + (f", ρ(est, FID) = {r['rho_fid']:.2f}" if key == "fid" else ""), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    parser.add_argument("--data", nargs="+", default=list(DATASETS), choices=DATASETS)
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--checkpoints", type=int, default=20)
+    parser.add_argument("-n", type=int, default=1000, help="samples per set (digits: at most its 599 held-out)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path("docs/img/results"))
+    args = parser.parse_args()
+    jobs = [(v, d, args.steps, args.checkpoints, args.n, args.seed) for v in args.variants for d in args.data]
+    with ProcessPoolExecutor(args.workers) as pool:
+        records = list(pool.map(run_one, *zip(*jobs)))
+    for r in records:
+        r["rho_w1"] = spearman(r["estimate"], r["w1"])
+        r["rho_fid"] = spearman(r["estimate"], r["fid"]) if r["fid"] else None
+        fid_text = f", rho(estimate, FID) = {r['rho_fid']:.3f}" if r["fid"] else ""
+        print(f"{r['variant']:>10} {r['data']:>6}: rho(estimate, W1) = {r['rho_w1']:.3f}{fid_text} ({r['seconds']} s)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    plot(records, args.out / "critic_tracks_quality.png")
+    settings = {**vars(args), "out": str(args.out)}
+    (args.out / "critic_tracks_quality.json").write_text(json.dumps({"settings": settings, "runs": records}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""Mode collapse on the 2-D mixtures: modes captured and high-quality samples per objective.
+
+Source: the VEEGAN / PacGAN protocol (REFERENCES.md §3; VEEGAN 2017 Table 1, PacGAN 2018
+Table 1, GDPP 2019 Table 1): ``ring8`` (8 Gaussians on the unit circle, std 0.01) and
+``grid25`` (25 Gaussians on {-4,-2,0,2,4}², std 0.05). After training, draw 2,500 samples; a
+sample is high quality (HQ) if within 3 std of its nearest centre; a mode is captured if it
+is the nearest centre of at least one HQ sample (``gankit.metrics.mixture.modes_hq``). The
+seeds claim WGAN avoids the mode collapse of the original GAN; we report modes and HQ %
+together, mean over seeds, beside the published rows (REFERENCES.md §4).
+
+Every variant runs with its own plugin's recommended (paper) defaults and the default
+``mlp`` networks (PyTorch-GAN's shapes), only ``--steps`` and ``--batch-size`` set here, so
+the comparison is of objectives as shipped. Architectures differ from the published rows
+(VEEGAN used small MLPs, GDPP/PacGAN their own), as REFERENCES.md §4 warns.
+
+Regenerate the committed plot and numbers (CPU, 2 processes)::
+
+    python experiments/mode_collapse.py
+
+Writes ``mode_collapse.png`` (samples of seed 0 per variant and data set) and
+``mode_collapse.json`` (every run's modes and HQ %, and the means) under ``--out``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+VARIANTS = ("mmgan", "nsgan", "lsgan", "wgan_clip", "wgan_gp", "sngan", "hinge", "ragan")
+DATASETS = ("ring8", "grid25")
+SAMPLES = 2500
+#: Published rows (REFERENCES.md §4): method -> (ring modes, ring HQ %, grid modes, grid HQ %).
+PUBLISHED = {
+    "GAN (VEEGAN 2017)": (1, 99.3, 3.3, 0.5),
+    "Unrolled GAN (VEEGAN 2017)": (7.6, 35.6, 23.6, 16),
+    "VEEGAN (VEEGAN 2017)": (8, 52.9, 24.6, 40),
+    "WGAN-GP (GDPP 2019)": (6.8, 59.6, 24.2, 28.7),
+    "GDPP (GDPP 2019)": (8.0, 71.7, 24.8, 68.5),
+    "GAN (PacGAN 2018)": (6.3, 98.2, 17.3, 94.8),
+    "PacGAN4 (PacGAN 2018)": (7.8, 95.9, 24.8, 93.6),
+}
+
+
+def run_one(variant: str, data: str, seed: int, steps: int, batch_size: int) -> dict:
+    """Train one variant on one mixture with one seed; return its scores and samples."""
+    import torch
+
+    import gankit
+    from gankit.metrics.mixture import modes_hq
+
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    options = {"data": data, "steps": steps, "batch_size": batch_size, "seed": seed, "device": "cpu",
+               "progress": "off", "log_every": steps}
+    trainer = gankit.train([variant], options)
+    x = trainer.sample(SAMPLES, seed=10_000 + seed).numpy()
+    finite = bool(np.isfinite(x).all())
+    modes, hq = modes_hq(x, trainer.dataset.centers, trainer.dataset.std) if finite else (0, 0.0)
+    return {"variant": variant, "data": data, "seed": seed, "modes": int(modes), "hq": float(hq),
+            "finite": finite, "seconds": round(time.perf_counter() - start, 1), "samples": x[:SAMPLES].tolist()}
+
+
+def summarise(runs: list[dict]) -> dict:
+    table = {}
+    for variant in sorted({r["variant"] for r in runs}, key=list(VARIANTS).index):
+        for data in DATASETS:
+            rows = [r for r in runs if r["variant"] == variant and r["data"] == data]
+            if rows:
+                table.setdefault(variant, {})[data] = {
+                    "modes": float(np.mean([r["modes"] for r in rows])), "modes_min": min(r["modes"] for r in rows),
+                    "hq": float(np.mean([r["hq"] for r in rows])), "hq_min": min(r["hq"] for r in rows), "seeds": len(rows),
+                }
+    return table
+
+
+def plot(runs: list[dict], table: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gankit.data import BUILTIN
+
+    variants = list(table)
+    fig, axes = plt.subplots(len(DATASETS), len(variants), figsize=(2.2 * len(variants), 4.6), squeeze=False)
+    for row, data in enumerate(DATASETS):
+        centers = BUILTIN[data]({}).centers
+        for col, variant in enumerate(variants):
+            ax = axes[row][col]
+            run = next((r for r in runs if r["variant"] == variant and r["data"] == data and r["seed"] == 0), None)
+            if run is not None and run["finite"]:
+                x = np.asarray(run["samples"])
+                ax.scatter(x[:, 0], x[:, 1], s=1, alpha=0.4, color="tab:blue")
+            ax.scatter(centers[:, 0], centers[:, 1], s=12, marker="x", color="tab:red")
+            lim = 1.6 if data == "ring8" else 5.5
+            ax.set_xlim(-lim, lim)
+            ax.set_ylim(-lim, lim)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            score = table[variant].get(data)
+            if score:
+                ax.set_title(f"{variant}\n{score['modes']:.1f} modes, {score['hq']:.0f}% HQ", fontsize=8)
+    fig.suptitle("Samples after training (seed 0); titles: mean over seeds", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    parser.add_argument("--data", nargs="+", default=list(DATASETS), choices=DATASETS)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=2000, help="generator iterations per run")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--workers", type=int, default=2, help="runs in parallel (one thread each)")
+    parser.add_argument("--out", type=Path, default=Path("docs/img/results"))
+    args = parser.parse_args()
+    jobs = [(v, d, s, args.steps, args.batch_size) for v in args.variants for d in args.data for s in range(args.seeds)]
+    with ProcessPoolExecutor(args.workers) as pool:
+        runs = list(pool.map(run_one, *zip(*jobs)))
+    for r in runs:
+        print(f"{r['variant']:>10} {r['data']:>6} seed {r['seed']}: {r['modes']:>2} modes, {r['hq']:5.1f}% HQ ({r['seconds']} s)")
+    table = summarise(runs)
+    args.out.mkdir(parents=True, exist_ok=True)
+    plot(runs, table, args.out / "mode_collapse.png")
+    record = {"settings": {**vars(args), "out": str(args.out)}, "means": table, "published": PUBLISHED,
+              "runs": [{k: v for k, v in r.items() if k != "samples"} for r in runs]}
+    (args.out / "mode_collapse.json").write_text(json.dumps(record, indent=1))
+    print(json.dumps(table, indent=1))
+
+
+if __name__ == "__main__":
+    main()
