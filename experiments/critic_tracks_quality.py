@@ -30,7 +30,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-
 VARIANTS = ("wgan_clip", "wgan_gp")
 DATASETS = ("ring8", "digits")
 
