@@ -201,18 +201,21 @@ def largest_singular_value(layer):
 
 
 @pytest.mark.parametrize(
-    "critic, shape",
+    "make_critic, shape",
     [
-        (nn.Sequential(nn.Linear(20, 64), nn.LeakyReLU(0.2), nn.Linear(64, 32), nn.LeakyReLU(0.2), nn.Linear(32, 1)), (20,)),
-        (conv_critic(3), (3, 8, 8)),
+        (lambda: nn.Sequential(nn.Linear(20, 64), nn.LeakyReLU(0.2), nn.Linear(64, 32), nn.LeakyReLU(0.2), nn.Linear(32, 1)), (20,)),
+        (lambda: conv_critic(3), (3, 8, 8)),
         (  # (B, 2, 3, 3) -> (B, 4, 5, 5) -> (B, 4, 25) -> (B, 2, 23) -> (B, 1)
-            nn.Sequential(nn.ConvTranspose2d(2, 4, 3), nn.LeakyReLU(0.2), nn.Flatten(2), nn.Conv1d(4, 2, 3), nn.Flatten(), nn.Linear(46, 1)),
+            lambda: nn.Sequential(nn.ConvTranspose2d(2, 4, 3), nn.LeakyReLU(0.2), nn.Flatten(2), nn.Conv1d(4, 2, 3),
+                                  nn.Flatten(), nn.Linear(46, 1)),
             (2, 3, 3),
         ),
     ],
+    ids=["mlp", "conv", "transposed"],
 )
-def test_spectral_norm_makes_every_layer_1_lipschitz(critic, shape):
-    torch.manual_seed(0)
+def test_spectral_norm_makes_every_layer_1_lipschitz(make_critic, shape):
+    torch.manual_seed(0)  # the weights, and so the power iteration's convergence, do not depend on test order
+    critic = make_critic()
     layers = [m for m in critic.modules() if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))]
     with torch.no_grad():
         for layer in layers:
