@@ -41,20 +41,16 @@ DATASETS = ("ring8", "digits")
 def run_one(variant: str, data: str, steps: int, checkpoints: int, n: int, seed: int) -> dict:
     import torch
 
-    from gankit.config import resolve_config
+    from _common import make_trainer
     from gankit.metrics import real_sets
     from gankit.metrics.classifier import extractor
     from gankit.metrics.features import fid
     from gankit.metrics.mixture import modes_hq
     from gankit.metrics.transport import w1
-    from gankit.plugins import PluginSession
-    from gankit.trainer import Trainer
 
     torch.set_num_threads(1)
     start = time.perf_counter()
-    session = PluginSession([variant])
-    options = {"data": data, "steps": steps, "seed": seed, "device": "cpu", "progress": "off"}
-    trainer = Trainer(session, resolve_config(session, None, options))
+    trainer = make_trainer([variant], {"data": data, "steps": steps, "seed": seed, "device": "cpu", "progress": "off"})
     real, _ = real_sets(trainer.dataset, n, seed=seed)
     embed = extractor(None) if data == "digits" else None
     real_features = embed(real).features if embed else None

@@ -45,9 +45,7 @@ Writes ``optimizer_stability.png`` and ``optimizer_stability.json`` under ``--ou
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import platform
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -57,10 +55,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from gankit.config import resolve_config
+from _common import make_trainer, write_result
 from gankit.data import BUILTIN
-from gankit.plugins import PluginSession
-from gankit.trainer import Trainer
+from gankit.metrics.mixture import modes_hq
+from gankit.metrics.transport import w1
 
 NAME = "optimizer_stability"
 OPTIMIZERS = {
@@ -75,35 +73,12 @@ COLORS = {"rmsprop": "tab:green", "adam_b1_0.5": "tab:red", "adam_b1_0.9": "tab:
 HELD_OUT_SEED, FLOOR_SEEDS = 7_001, (7_002, 7_003, 7_004)
 
 
-def make_trainer(plugins: list[str], options: dict[str, Any]) -> Trainer:
-    """A Trainer without a run directory: nothing is written, no event hook is called."""
-    session = PluginSession(plugins)
-    return Trainer(session, resolve_config(session, {}, options))
-
-
 def mixture_sample(data: str, n: int, seed: int) -> np.ndarray:
     """Fresh draws from a built-in 2-D mixture (the same centres and std as its data set)."""
     dataset = BUILTIN[data]({})
     rng = np.random.default_rng(seed)
     labels = rng.integers(len(dataset.centers), size=n)
     return dataset.centers[labels] + dataset.std * rng.standard_normal((n, dataset.centers.shape[1]))
-
-
-def exact_w1(x: np.ndarray, y: np.ndarray) -> float:
-    """Exact W1 between two equal-weight sample sets (Euclidean ground cost)."""
-    import ot
-
-    a, b = np.full(len(x), 1 / len(x)), np.full(len(y), 1 / len(y))
-    return float(ot.emd2(a, b, ot.dist(x.astype(np.float64), y.astype(np.float64), metric="euclidean"), numItermax=1_000_000))
-
-
-def modes_and_hq(x: np.ndarray, data: str) -> tuple[int, float]:
-    """Modes captured and the share of samples within 3 std of their nearest centre."""
-    dataset = BUILTIN[data]({})
-    d = np.linalg.norm(x[:, None, :] - dataset.centers[None], axis=2)
-    nearest, dist = d.argmin(1), d.min(1)
-    hq = dist <= 3 * dataset.std
-    return int(len(np.unique(nearest[hq]))), float(hq.mean())
 
 
 def step_cosine(opt: torch.optim.Optimizer) -> float:
@@ -143,7 +118,7 @@ def run(args: argparse.Namespace, optimizer: str, seed: int) -> dict:
     def evaluate() -> np.ndarray:
         x = trainer.sample(args.eval_n, seed=20_000 + seed).numpy()
         evals["step"].append(trainer.step)
-        evals["w1"].append(exact_w1(x, held_out) if np.isfinite(x).all() else float("nan"))
+        evals["w1"].append(w1(x, held_out) if np.isfinite(x).all() else float("nan"))
         return x
 
     evaluate()
@@ -164,7 +139,9 @@ def run(args: argparse.Namespace, optimizer: str, seed: int) -> dict:
             cosines.clear()
         if trainer.step % args.eval_every == 0 or trainer.step == args.steps:
             x = evaluate()
-    modes, hq = modes_and_hq(x, args.data) if np.isfinite(x).all() else (0, 0.0)
+    dataset = BUILTIN[args.data]({})
+    modes, hq_percent = modes_hq(x, dataset.centers, dataset.std) if np.isfinite(x).all() else (0, 0.0)
+    hq = hq_percent / 100  # a share, as the JSON and the plot have it
     return {"optimizer": optimizer, "seed": seed, "log": log, "eval": evals, "modes": modes, "hq": hq,
             "negative_cosine_share": negative / max(total, 1),
             "seconds": round(time.perf_counter() - start, 1)}
@@ -278,35 +255,17 @@ def main() -> None:
     parser.add_argument("--name", default=NAME, help="file names <name>.png and <name>.json")
     args = parser.parse_args()
     start = time.perf_counter()
-    floor = [exact_w1(mixture_sample(args.data, args.eval_n, HELD_OUT_SEED), mixture_sample(args.data, args.eval_n, s))
+    floor = [w1(mixture_sample(args.data, args.eval_n, HELD_OUT_SEED), mixture_sample(args.data, args.eval_n, s))
              for s in FLOOR_SEEDS]
     runs = run_all(args)
     seconds = time.perf_counter() - start
     summary = summarise(runs, args, floor)
     args.out.mkdir(parents=True, exist_ok=True)
     plot(summary, args, args.out / f"{args.name}.png")
-    result = {
-        "experiment": NAME,
-        "config": {k: v for k, v in vars(args).items() if k not in ("out", "name")},
-        "environment": {"torch": torch.__version__, "python": platform.python_version(),
-                        "machine": platform.machine(), "seconds": round(seconds, 1)},
-        "key_numbers": key_numbers(summary, args),
-        "curves": summary,
-    }
-    (args.out / f"{args.name}.json").write_text(json.dumps(_rounded(result), separators=(",", ":")) + "\n", encoding="utf-8")
-    print(json.dumps(result["key_numbers"], indent=1))
+    config = {k: v for k, v in vars(args).items() if k not in ("out", "name")}
+    write_result(args.out / f"{args.name}.json", NAME, config, seconds, key_numbers(summary, args), summary)
     print(f"{seconds:.0f} s; wrote {args.out / (args.name + '.png')} and {args.out / (args.name + '.json')}")
 
-
-def _rounded(value: Any) -> Any:
-    """Floats to 5 significant digits, so the JSON stays small."""
-    if isinstance(value, float):
-        return float(f"{value:.5g}") if math.isfinite(value) else str(value)
-    if isinstance(value, (list, tuple)):
-        return [_rounded(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
-    return value
 
 
 if __name__ == "__main__":

@@ -42,9 +42,6 @@ Writes ``vanishing_gradients.png`` and ``vanishing_gradients.json`` under ``--ou
 from __future__ import annotations
 
 import argparse
-import json
-import math
-import platform
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
@@ -54,9 +51,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from gankit.config import resolve_config
+from _common import make_trainer, write_result
 from gankit.losses import MinimaxLoss, NonSaturatingLoss
-from gankit.plugins import PluginSession
 from gankit.trainer import Trainer
 
 NAME = "vanishing_gradients"
@@ -68,12 +64,6 @@ LABELS = {
 }
 COLORS = {"mmgan": "tab:red", "nsgan": "tab:blue", "wgan_clip": "tab:green"}
 EARLY = (1, 2, 5, 10)  # measured besides every --every iterations, so the first drop shows
-
-
-def make_trainer(plugins: list[str], options: dict[str, Any]) -> Trainer:
-    """A Trainer without a run directory: nothing is written, no event hook is called."""
-    session = PluginSession(plugins)
-    return Trainer(session, resolve_config(session, {}, options))
 
 
 def base_options(args: argparse.Namespace, seed: int) -> dict[str, Any]:
@@ -294,28 +284,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     plot(summary, args, args.out / f"{args.name}.png")
     config = {k: v for k, v in vars(args).items() if k not in ("out", "name", "arch_plugins")}
-    result = {
-        "experiment": NAME,
-        "config": config,
-        "environment": {"torch": torch.__version__, "python": platform.python_version(),
-                        "machine": platform.machine(), "seconds": round(seconds, 1)},
-        "key_numbers": key_numbers(summary, args),
-        "curves": summary,
-    }
-    (args.out / f"{args.name}.json").write_text(json.dumps(_rounded(result), separators=(",", ":")) + "\n", encoding="utf-8")
-    print(json.dumps(result["key_numbers"], indent=1))
+    write_result(args.out / f"{args.name}.json", NAME, config, seconds, key_numbers(summary, args), summary)
     print(f"{seconds:.0f} s; wrote {args.out / (args.name + '.png')} and {args.out / (args.name + '.json')}")
 
-
-def _rounded(value: Any) -> Any:
-    """Floats to 5 significant digits, so the JSON stays small."""
-    if isinstance(value, float):
-        return float(f"{value:.5g}") if math.isfinite(value) else str(value)
-    if isinstance(value, (list, tuple)):
-        return [_rounded(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _rounded(v) for k, v in value.items()}
-    return value
 
 
 if __name__ == "__main__":
