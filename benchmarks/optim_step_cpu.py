@@ -29,21 +29,26 @@ CRITICS = {
 }
 
 
+def reference_step(variant: str, params: list[torch.nn.Parameter]):
+    """The peers' step: ``seed`` (RMSprop + a Python clamp loop) or ``foreach``."""
+    opt = torch.optim.RMSprop(params, lr=LR, foreach=variant != "seed")
+
+    def step() -> None:
+        opt.step()
+        with torch.no_grad():
+            if variant == "seed":
+                for p in params:
+                    p.clamp_(-CLIP, CLIP)
+            else:
+                torch._foreach_clamp_min_(params, -CLIP)
+                torch._foreach_clamp_max_(params, CLIP)
+
+    return step
+
+
 def make_step(variant: str, params: list[torch.nn.Parameter]):
     if variant in ("seed", "foreach"):
-        opt = torch.optim.RMSprop(params, lr=LR, foreach=variant == "foreach")
-
-        def step() -> None:
-            opt.step()
-            with torch.no_grad():
-                if variant == "seed":
-                    for p in params:
-                        p.clamp_(-CLIP, CLIP)
-                else:
-                    torch._foreach_clamp_min_(params, -CLIP)
-                    torch._foreach_clamp_max_(params, CLIP)
-
-        return step
+        return reference_step(variant, params)
     return ClippedRMSprop(params, lr=LR, clip_value=CLIP, backend=variant).step
 
 

@@ -6,7 +6,8 @@ Variants, all in one run on the same GPU (REFERENCES.md §5 measured the first t
   compile   torch.compile of (foreach RMSprop step + foreach clamp)   [--no-compile skips it]
   cuda      gankit ClippedRMSprop, backend="cuda" (one launch)
   graph     the cuda variant's step replayed from a captured CUDA graph
-Critics (parameter shapes only, fp32): the PyTorch-GAN MLP (533k params, 6 tensors), DCGAN-64
+Critics (parameter shapes only, fp32; the first two and the seed/foreach steps shared with
+optim_step_cpu.py): the PyTorch-GAN MLP (533k params, 6 tensors), DCGAN-64
 (2.8M, 11), a conv ResNet (19M, 66), 2,000 tensors × 256, and a 67M-parameter critic.
 
 Reported per cell: device µs per step (CUDA events around each step, median of --repeats
@@ -25,13 +26,11 @@ import time
 import torch
 
 from gankit.optim import ClippedRMSprop
+from optim_step_cpu import CLIP, CRITICS as CPU_CRITICS, LR, reference_step
 
-LR, CLIP = 5e-5, 0.01
 BYTES_PER_PARAM = 20
 CRITICS = {
-    "PyTorch-GAN MLP": [(512, 784), (512,), (256, 512), (256,), (1, 256), (1,)],
-    "DCGAN-64": [(64, 3, 4, 4), (128, 64, 4, 4), (128,), (128,), (256, 128, 4, 4), (256,), (256,),
-                 (512, 256, 4, 4), (512,), (512,), (1, 512, 4, 4)],
+    **CPU_CRITICS,
     "conv ResNet": [s for _ in range(32) for s in ((256, 256, 3, 3), (256,))] + [(1, 256), (1,)],
     "2,000 tensors × 256": [(256,)] * 2000,
     "67M critic": [(4096, 1024)] * 16,
@@ -40,20 +39,10 @@ VARIANTS = ("seed", "foreach", "compile", "cuda", "graph")
 
 
 def make_step(variant: str, params: list[torch.nn.Parameter]):
-    if variant in ("seed", "foreach", "compile"):
-        opt = torch.optim.RMSprop(params, lr=LR, foreach=variant != "seed")
-
-        def step() -> None:
-            opt.step()
-            with torch.no_grad():
-                if variant == "seed":
-                    for p in params:
-                        p.clamp_(-CLIP, CLIP)
-                else:
-                    torch._foreach_clamp_min_(params, -CLIP)
-                    torch._foreach_clamp_max_(params, CLIP)
-
-        return torch.compile(step) if variant == "compile" else step
+    if variant in ("seed", "foreach"):
+        return reference_step(variant, params)
+    if variant == "compile":
+        return torch.compile(reference_step("foreach", params))
     opt = ClippedRMSprop(params, lr=LR, clip_value=CLIP, backend="cuda")
     if variant == "cuda":
         return opt.step
