@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from .checkpoint import write_text_atomic
 from .config import RunConfig, read_config_file, resolve_config
 from .errors import GankitError
 from .options import resolve
@@ -22,7 +23,7 @@ CONFIG_FILE = "config.toml"
 #: ``train(out=AUTO_RUN_DIR)`` picks ``runs/<plugins>-<data>``, numbered so nothing is overwritten.
 AUTO_RUN_DIR = object()
 #: What a run writes in its directory; ``--overwrite`` removes exactly these.
-RUN_FILES = (CONFIG_FILE, "metrics.jsonl", "checkpoint.pt", "samples", "eval.json")
+RUN_FILES = (CONFIG_FILE, "metrics.jsonl", "checkpoint.pt", "checkpoints", "samples", "eval.json")
 
 
 def versions() -> dict[str, str]:
@@ -90,7 +91,7 @@ def train(
         out = default_run_dir(config)
     if out is not None:
         trainer.run_dir = prepare_run_dir(out, overwrite)
-        (trainer.run_dir / CONFIG_FILE).write_text(config.to_toml(), encoding="utf-8")
+        write_text_atomic(trainer.run_dir / CONFIG_FILE, config.to_toml())
     trainer.fit()
     return trainer
 
@@ -114,22 +115,64 @@ def load_run(checkpoint: str | Path, steps: int | None = None) -> tuple[PluginSe
 
 
 def resume(run_dir: str | Path, steps: int | None = None) -> Any:
-    """Continue the run in ``run_dir`` from its checkpoint, up to ``steps`` (default: the run's)."""
+    """Continue the run in ``run_dir`` from its checkpoint, up to ``steps`` (default: the run's).
+
+    Where ``checkpoint.pt`` cannot be read, the newest readable one in ``checkpoints/`` is
+    used, with a warning naming both.
+    """
     from .trainer import Trainer
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise GankitError(f"--resume {run_dir}: no such run directory")
-    session, config, state = load_run(run_dir, steps)
+    session, config, state = _load_resumable(run_dir, steps)
+    _check_same_run(run_dir, config)
     if int(state["step"]) >= config.options["steps"]:
         raise GankitError(
             f"run {run_dir} has already done {state['step']} of {config.options['steps']} steps; pass --steps N to train further"
         )
     trainer = Trainer(session, config, run_dir)
     trainer.load_state_dict(state)
-    (run_dir / CONFIG_FILE).write_text(config.to_toml(), encoding="utf-8")
+    write_text_atomic(run_dir / CONFIG_FILE, config.to_toml())
     trainer.fit()
     return trainer
+
+
+def _load_resumable(run_dir: Path, steps: int | None) -> tuple[PluginSession, RunConfig, dict[str, Any]]:
+    """``load_run`` of the newest checkpoint of ``run_dir`` that can be read."""
+    import warnings
+
+    from .checkpoint import resumable
+    from .errors import GankitWarning
+
+    first_error = None
+    for path in resumable(run_dir):
+        try:
+            loaded = load_run(path, steps)
+        except GankitError as exc:
+            first_error = first_error or exc
+            continue
+        if first_error is not None:
+            warnings.warn(f"{first_error}; resuming from {path} (step {loaded[2]['step']}) instead", GankitWarning, stacklevel=3)
+        return loaded
+    raise first_error
+
+
+def _check_same_run(run_dir: Path, config: RunConfig) -> None:
+    """Refuse a checkpoint whose settings differ from the run's ``config.toml`` (other than
+    ``steps``, which a resume may raise): it was copied in from another run."""
+    path = run_dir / CONFIG_FILE
+    try:
+        plugins, options = read_config_file(path)
+    except GankitError:
+        return  # missing or unreadable: the checkpoint's own settings are the truth, and resume rewrites it
+    if plugins != config.plugins:
+        raise GankitError(f"the checkpoint in {run_dir} was written with plugins {config.plugins}, but {path} names {plugins}")
+    for name, value in options.items():
+        if name != "steps" and name in config.options and config.options[name] != value:
+            raise GankitError(
+                f"the checkpoint in {run_dir} was written with {name} = {config.options[name]!r}, but {path} says {value!r}"
+            )
 
 
 def restore(checkpoint: str | Path) -> Any:
@@ -138,10 +181,7 @@ def restore(checkpoint: str | Path) -> Any:
 
     session, config, state = load_run(checkpoint)
     trainer = Trainer(session, config)
-    try:
-        trainer.load_state_dict(state)
-    except RuntimeError as exc:
-        raise GankitError(f"checkpoint {checkpoint}: the models do not match its plugins: {str(exc).splitlines()[0]}") from None
+    trainer.load_state_dict(state)
     return trainer
 
 

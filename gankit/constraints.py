@@ -25,6 +25,8 @@ import functools
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from .errors import GankitWarning
+
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
@@ -32,11 +34,6 @@ BATCHNORM_WARNING = (
     "the critic contains BatchNorm, which makes per-sample gradient penalties invalid "
     "(Gulrajani et al. 2017 §4); use layer norm or none"
 )
-
-
-class GankitWarning(UserWarning):
-    """A warning about a run's set-up that gankit can still train, e.g. BatchNorm in a critic
-    under a gradient penalty."""
 
 
 class Constraint:

@@ -6,3 +6,7 @@ class GankitError(Exception):
 
     The message is a single line naming what is wrong and, where possible, what is allowed.
     """
+
+
+class GankitWarning(UserWarning):
+    """Something gankit can go on with but the user should know, said in one line."""

@@ -31,10 +31,11 @@ import torch
 from torch import Tensor, nn
 
 from . import __version__
-from .checkpoint import FORMAT, FILENAME, save_checkpoint
+from .checkpoint import FILENAME, FORMAT, save_checkpoint
 from .config import RunConfig
 from .data import DataSpec, load_dataset
 from .errors import GankitError
+from .guard import NonFiniteGuard
 from .nets import conditional_classes
 from .plugins import PluginSession, flatten
 from .techniques import truncated_noise
@@ -125,6 +126,9 @@ class Trainer:
     nothing (handy in notebooks and tests).
     """
 
+    #: What each log line reports (besides ``step``, ``time`` and plugins' additions).
+    LOGGED = ("loss_critic", "loss_generator", "wasserstein_estimate")
+
     def __init__(self, session: PluginSession, config: RunConfig, run_dir: str | Path | None = None) -> None:
         self.session, self.config = session, config
         self.run_dir = Path(run_dir) if run_dir is not None else None
@@ -168,6 +172,9 @@ class Trainer:
         self.noise_rng = torch.Generator(self.device).manual_seed(opts["seed"])
         self.step = 0
         self.elapsed = 0.0
+        #: Updates dropped for a non-finite loss (``nonfinite = skip``).
+        self.skipped = 0
+        self.guard = NonFiniteGuard(["loss_critic", "loss_generator"], self.device)
         self._stop_requested = False
 
     # --- the algorithm ----------------------------------------------------------------------
@@ -195,25 +202,34 @@ class Trainer:
                 loss = loss + penalty
         return loss, out.real_scores.mean() - out.fake_scores.mean()
 
+    def update(self, loss: Tensor, *optimizers: torch.optim.Optimizer) -> bool:
+        """Backward ``loss`` and step the optimizers. With ``nonfinite = skip`` a loss that is
+        not finite drops the update instead (and is counted); returns whether it stepped."""
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
+        if self.options["nonfinite"] == "skip" and not torch.isfinite(loss).item():
+            self.skipped += 1
+            return False
+        loss.backward()
+        for optimizer in optimizers:
+            optimizer.step()
+        return True
+
     def critic_step(self) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         real, y = self.batches.next()
         with torch.no_grad():
             fake = self.fake(y)
         loss_critic, estimate = self.critic_loss(self.scored(y), real, fake)
-        self.opt_critic.zero_grad(set_to_none=True)
-        loss_critic.backward()
-        self.opt_critic.step()
-        for constraint in self.after_step:
-            constraint.after_step(self.critic)
+        if self.update(loss_critic, self.opt_critic):
+            for constraint in self.after_step:
+                constraint.after_step(self.critic)
         return loss_critic, estimate, real, y
 
     def generator_step(self, real: Tensor, y: Tensor | None) -> Tensor:
         self.critic.requires_grad_(False)  # the generator step needs no critic gradients
         try:
             loss_generator = self.loss.generator_loss(self.scored(y), self.fake(y), real)
-            self.opt_generator.zero_grad(set_to_none=True)
-            loss_generator.backward()
-            self.opt_generator.step()
+            self.update(loss_generator, self.opt_generator)
         finally:
             self.critic.requires_grad_(True)
         return loss_generator
@@ -226,13 +242,9 @@ class Trainer:
         loss_critic, estimate = self.critic_loss(critic, real, fake.detach())
         loss_generator = self.loss.generator_loss(critic, fake, real)
         total = loss_critic + loss_generator - self.loss.generator_loss(critic, fake.detach(), real)
-        self.opt_critic.zero_grad(set_to_none=True)
-        self.opt_generator.zero_grad(set_to_none=True)
-        total.backward()
-        self.opt_critic.step()
-        for constraint in self.after_step:
-            constraint.after_step(self.critic)
-        self.opt_generator.step()
+        if self.update(total, self.opt_critic, self.opt_generator):
+            for constraint in self.after_step:  # the generator's step does not read the critic
+                constraint.after_step(self.critic)
         return loss_critic, estimate, loss_generator
 
     def train_step(self) -> dict[str, Tensor]:
@@ -242,17 +254,18 @@ class Trainer:
         Returns detached scalar tensors; nothing is read back from the device here.
         """
         merged = self.options["schedule"] == "merged"
+        critic_losses = []
         for _ in range(self.options["n_critic"] - merged):
             loss_critic, estimate, real, y = self.critic_step()
+            critic_losses.append(loss_critic.detach())
         if merged:
             loss_critic, estimate, loss_generator = self.merged_step()
+            critic_losses.append(loss_critic.detach())
         else:
             loss_generator = self.generator_step(real, y)
-        return {
-            "loss_critic": loss_critic.detach(),
-            "loss_generator": loss_generator.detach(),
-            "wasserstein_estimate": estimate.detach(),
-        }
+        if self.options["nonfinite"] == "stop":
+            self.guard.observe(self.step + 1, [torch.stack(critic_losses), loss_generator.detach()])
+        return dict(zip(self.LOGGED, (loss_critic.detach(), loss_generator.detach(), estimate.detach())))
 
     def fit(self) -> Status:
         """Train until ``steps`` generator iterations are done or a stop is requested.
@@ -270,6 +283,7 @@ class Trainer:
                 self.step += 1
                 self.elapsed = time.perf_counter() - start
                 if self.step % log_every == 0 or self.step == steps:
+                    self.check_finite()
                     self.session.call("gankit_log", trainer=self, step=self.step, metrics=self._read(metrics))
                 self.session.call("gankit_step_end", trainer=self, step=self.step)
                 if self._stop_requested:
@@ -280,7 +294,12 @@ class Trainer:
 
     def _read(self, metrics: dict[str, Tensor]) -> dict[str, float]:
         values = torch.stack(list(metrics.values())).float().tolist()  # one device read-back
-        return {"step": self.step, **dict(zip(metrics, values)), "time": round(self.elapsed, 3)}
+        skipped = {"skipped_updates": self.skipped} if self.options["nonfinite"] == "skip" else {}
+        return {"step": self.step, **dict(zip(metrics, values)), **skipped, "time": round(self.elapsed, 3)}
+
+    def check_finite(self) -> None:
+        """Raise :class:`~gankit.guard.NonFiniteError` if a loss was, or a parameter is, NaN or Inf."""
+        self.guard.check({"generator": self.generator, "critic": self.critic}, self.run_dir)
 
     @contextlib.contextmanager
     def _stop_on_signals(self) -> Iterator[None]:
@@ -328,6 +347,7 @@ class Trainer:
             "spec": {"shape": list(self.spec.shape), "kind": self.spec.kind, "n_classes": self.spec.n_classes},
             "step": self.step,
             "elapsed": self.elapsed,
+            "skipped": self.skipped,
             "generator": self.generator.state_dict(),
             "critic": self.critic.state_dict(),
             "opt_generator": self.opt_generator.state_dict(),
@@ -344,15 +364,15 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.load_state_dict(state["generator"])
-        self.critic.load_state_dict(state["critic"])
-        self.opt_generator.load_state_dict(state["opt_generator"])
-        self.opt_critic.load_state_dict(state["opt_critic"])
+        """Continue from ``state``; a checkpoint that does not fit this run's models, optimizers
+        or plugins is a :class:`GankitError` naming what differs."""
+        for what in ("generator", "critic", "opt_generator", "opt_critic"):
+            _load_part(getattr(self, what), state[what], what.replace("opt_", "optimizer of the "))
         extra = state.get("extra", {})
         for name, obj in self.extra_state.items():
             if name not in extra:
                 raise GankitError(f"the checkpoint has no state for {name!r}; it was written with other plugins")
-            obj.load_state_dict(extra[name])
+            _load_part(obj, extra[name], f"state of {name!r}")
         self.batches.load_state_dict(state["data_order"])
         rng = state["rng"]
         self.noise_rng.set_state(rng["noise"])
@@ -362,12 +382,15 @@ class Trainer:
         np.random.set_state(_numpy_state_from_plain(rng["numpy"]))
         random.setstate(_to_tuples(rng["python"]))
         self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
+        self.skipped = int(state.get("skipped", 0))
 
-    def save_checkpoint(self) -> Path:
-        """Write ``checkpoint.pt`` in the run directory, atomically."""
-        if self.run_dir is None:
+    def save_checkpoint(self, path: str | Path | None = None) -> Path:
+        """Write the state to ``path`` (default: ``checkpoint.pt`` in the run directory),
+        atomically, after checking that nothing is NaN or Inf."""
+        if path is None and self.run_dir is None:
             raise GankitError("this trainer has no run directory to save a checkpoint in")
-        return save_checkpoint(self.state_dict(), self.run_dir / FILENAME)
+        self.check_finite()
+        return save_checkpoint(self.state_dict(), path if path is not None else self.run_dir / FILENAME)
 
 
 @torch.no_grad()
@@ -392,6 +415,16 @@ def generate(
         return torch.cat(chunks)
     finally:
         generator.train(was_training)
+
+
+def _load_part(obj: Any, state: Any, what: str) -> None:
+    """``obj.load_state_dict(state)``, with a mismatch said in one line."""
+    try:
+        obj.load_state_dict(state)
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        details = "; ".join(line.strip() for line in str(exc).splitlines()[1:] or str(exc).splitlines() if line.strip())
+        details = details if len(details) <= 300 else details[:297] + "..."
+        raise GankitError(f"the checkpoint's {what} does not fit this run ({details}); was it written with other plugins or options?") from None
 
 
 def _numpy_state_to_plain(state: tuple) -> list:
