@@ -11,11 +11,12 @@ import difflib
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
 from . import __version__
-from .errors import GankitError
+from .errors import GankitError, GankitWarning
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 
@@ -35,7 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``gankit`` command with ``argv``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return _dispatch(argv)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return _dispatch(argv)
     except SystemExit as exc:  # argparse's --help and --version
         return exc.code if isinstance(exc.code, int) else 0
     except GankitError as exc:
@@ -46,6 +49,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _show_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    """gankit's own warnings as one line, like its errors; others as Python shows them."""
+    if issubclass(category, GankitWarning):
+        print(f"gankit: warning: {message}", file=sys.stderr)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
+_python_showwarning = warnings.showwarning
 
 
 def _dispatch(argv: list[str]) -> int:

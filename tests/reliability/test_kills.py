@@ -19,8 +19,9 @@ import torch
 from conftest import quick_flags
 
 KILLS = int(os.environ.get("GANKIT_RELIABILITY_KILLS", "4"))
-#: The run every test here compares with: 40 steps, a line per step, a checkpoint every 3.
-RUN = ["train", "--plugin", "wgan_clip", *quick_flags(steps=40, log_every=1), "--checkpoint-every", "3"]
+#: The run every test here compares with: a line per step, a checkpoint every 3 steps, and
+#: steps enough for every kill (each comes 1-8 steps after the resume).
+RUN = ["train", "--plugin", "wgan_clip", *quick_flags(steps=max(40, 10 * KILLS), log_every=1), "--checkpoint-every", "3"]
 
 
 def start(*argv, env=None, driver=None):
