@@ -89,7 +89,7 @@ def train(
     trainer = Trainer(session, config)  # every bad input fails here, before anything is written
     if out is AUTO_RUN_DIR:
         out = default_run_dir(config)
-    if out is not None:
+    if out is not None and trainer.is_main:  # under torchrun only rank 0 writes
         trainer.run_dir = prepare_run_dir(out, overwrite)
         write_text_atomic(trainer.run_dir / CONFIG_FILE, config.to_toml())
     trainer.fit()
@@ -133,7 +133,8 @@ def resume(run_dir: str | Path, steps: int | None = None) -> Any:
         )
     trainer = Trainer(session, config, run_dir)
     trainer.load_state_dict(state)
-    write_text_atomic(run_dir / CONFIG_FILE, config.to_toml())
+    if trainer.is_main:
+        write_text_atomic(run_dir / CONFIG_FILE, config.to_toml())
     trainer.fit()
     return trainer
 

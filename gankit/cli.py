@@ -168,13 +168,19 @@ def _resume(argv: list[str]) -> int:
 
 
 def _report(trainer: Any) -> int:
+    from .distributed import leave
+
+    leave()  # under torchrun: every process is done with the group
     run = trainer.run_dir
     minutes, seconds = divmod(int(trainer.elapsed), 60)
-    if trainer.step < trainer.options["steps"]:
+    stopped = trainer.step < trainer.options["steps"]
+    if not trainer.is_main:
+        return EXIT_INTERRUPTED if stopped else 0
+    if stopped:
         print(f"stopped at step {trainer.step}; checkpoint saved in {run}; continue with: gankit train --resume {run}")
         return EXIT_INTERRUPTED
     print(f"done: {trainer.step} steps in {minutes}m{seconds:02d}s; run directory {run} "
-          f"(config.toml, metrics.jsonl, samples/latest.png, checkpoint.pt)")
+          f"(config.toml, metrics.jsonl, samples/latest.png, checkpoint.pt, checkpoints/)")
     return 0
 
 

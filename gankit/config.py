@@ -34,6 +34,8 @@ CORE_OPTIONS = (
     Option("conditional", bool, False, "condition the generator and the critic on the data's class labels"),
     Option("conditioning", str, "projection", "how a conditional critic takes the label", choices=("projection", "concat")),
     Option("truncation", float, 0.0, "truncation trick when sampling: redraw entries of z beyond this (0 = off)", ge=0),
+    Option("precision", str, "fp32", "fp32, or bf16: the networks' forward passes under bfloat16 autocast, "
+           "parameters, optimizers and loss math in float32", choices=("fp32", "bf16")),
     Option("nonfinite", str, "stop", "on a NaN or Inf: stop the run naming the step (checked at each log and checkpoint), "
            "or skip: drop updates whose loss is not finite (one read-back per step)", choices=("stop", "skip")),
 )

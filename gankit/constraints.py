@@ -99,7 +99,8 @@ def _scores_and_gradients(critic: Any, x: Tensor, *args: Any, create_graph: bool
 
 def _interpolate(real: Tensor, fake: Tensor) -> Tensor:
     """x̂ = ε·x + (1 − ε)·x̃ with one ε ~ U[0, 1] per sample (shape (B, 1, ..., 1), broadcast
-    over every other dim, so any channel count works), from torch's global RNG; x̂ requires grad
+    over every other dim, so any channel count works), from torch's global RNG (the global
+    batch's share under torchrun, see gankit.distributed); x̂ requires grad
     and is detached from whatever produced ``real`` and ``fake``."""
     import torch
 
@@ -108,7 +109,9 @@ def _interpolate(real: Tensor, fake: Tensor) -> Tensor:
             "real and fake batches must have the same shape to be interpolated pairwise, "
             f"got {tuple(real.shape)} and {tuple(fake.shape)}"
         )
-    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
+    from .distributed import per_sample_random
+
+    eps = per_sample_random(torch.rand, real, (real.shape[0],) + (1,) * (real.dim() - 1))  # (B, 1, ..., 1)
     return (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
 
 

@@ -51,7 +51,9 @@ class InstanceNoise(nn.Module):
     def _noisy(self, x: Tensor) -> Tensor:
         if not self.training or self.sigma == 0:
             return x
-        return x + self.sigma * torch.randn_like(x)
+        from .distributed import per_sample_random
+
+        return x + self.sigma * per_sample_random(torch.randn, x)
 
     def forward(self, x: Tensor, *args: Any) -> Tensor:
         return self.critic(self._noisy(x), *args)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from . import __version__
+from . import __version__, distributed
 from .checkpoint import FILENAME, FORMAT, save_checkpoint
 from .config import RunConfig
 from .data import DataSpec, load_dataset
@@ -65,16 +65,23 @@ class BatchSampler:
 
     The order is an endless stream of permutations drawn from a CPU generator (the same on
     every device), so every sample is seen once per epoch and batches may straddle epochs.
+    With ``shard = (rank, world)`` the stream is cut into global batches of ``world *
+    batch_size`` and this process gets its ``rank``-th slice of each (every process draws the
+    same stream).
     """
 
-    def __init__(self, x: Tensor, batch_size: int, seed: int, y: Tensor | None = None) -> None:
-        self.x, self.y, self.batch_size = x, y, batch_size
+    def __init__(
+        self, x: Tensor, batch_size: int, seed: int, y: Tensor | None = None, shard: tuple[int, int] = (0, 1)
+    ) -> None:
+        self.x, self.y = x, y
+        self.rank, self.batch_size = shard[0], batch_size
+        self.global_batch = batch_size * shard[1]
         self.rng = torch.Generator().manual_seed(seed)
         self.perm = torch.randperm(len(x), generator=self.rng).to(x.device)
         self.pos = 0
 
     def next(self) -> tuple[Tensor, Tensor | None]:
-        parts, need = [], self.batch_size
+        parts, need = [], self.global_batch
         while need:
             if self.pos == len(self.perm):
                 self.perm = torch.randperm(len(self.x), generator=self.rng).to(self.x.device)
@@ -83,6 +90,7 @@ class BatchSampler:
             parts.append(self.perm[self.pos : self.pos + take])
             self.pos, need = self.pos + take, need - take
         index = parts[0] if len(parts) == 1 else torch.cat(parts)
+        index = index[self.rank * self.batch_size : (self.rank + 1) * self.batch_size]  # this process's slice
         return self.x[index], None if self.y is None else self.y[index]  # (B, *shape), (B,)
 
     def state_dict(self) -> dict[str, Any]:
@@ -119,11 +127,29 @@ class Labelled:
         return self.critic.features(x, self.y)
 
 
+class Autocast:
+    """A critic (or :class:`Labelled` critic) whose forward passes run under ``torch.autocast``
+    at ``dtype`` and whose outputs come back in float32, so every loss and penalty is computed
+    in float32 (mixed precision: Micikevicius et al. 2018; bf16 needs no loss scaling)."""
+
+    def __init__(self, critic: Any, device_type: str, dtype: torch.dtype) -> None:
+        self.critic, self.device_type, self.dtype = critic, device_type, dtype
+
+    def __call__(self, x: Tensor) -> Tensor:
+        with torch.autocast(self.device_type, dtype=self.dtype):
+            return self.critic(x).float()
+
+    def features(self, x: Tensor) -> Tensor:
+        with torch.autocast(self.device_type, dtype=self.dtype):
+            return self.critic.features(x).float()
+
+
 class Trainer:
     """Builds a run from its plugins and configuration, and trains it.
 
     ``run_dir`` is where event plugins write metrics, samples and checkpoints; ``None`` writes
-    nothing (handy in notebooks and tests).
+    nothing (handy in notebooks and tests). Launched by torchrun with several processes, it
+    trains data-parallel (see :mod:`gankit.distributed`) and only rank 0 writes.
     """
 
     #: What each log line reports (besides ``step``, ``time`` and plugins' additions).
@@ -131,9 +157,14 @@ class Trainer:
 
     def __init__(self, session: PluginSession, config: RunConfig, run_dir: str | Path | None = None) -> None:
         self.session, self.config = session, config
-        self.run_dir = Path(run_dir) if run_dir is not None else None
         self.options = opts = MappingProxyType(dict(config.options))
-        self.device = resolve_device(opts["device"])
+        self.rank, self.world, local_device = distributed.join(opts["device"])
+        #: Whether this process writes files and shows progress (rank 0).
+        self.is_main = self.rank == 0
+        self.run_dir = Path(run_dir) if run_dir is not None and self.is_main else None
+        self.device = local_device or resolve_device(opts["device"])
+        #: Autocast dtype of the networks' forward passes; None: float32 throughout.
+        self.precision = {"fp32": None, "bf16": torch.bfloat16}[opts["precision"]]
         seed_everything(opts["seed"])
 
         self.dataset = load_dataset(opts["data"], session.dataset_loaders(), opts)
@@ -166,9 +197,16 @@ class Trainer:
         )
         absorb = getattr(self.opt_critic, "absorb_constraint", None)
         self.after_step = [c for c in self.constraints if not (absorb is not None and absorb(c))]
+        #: What training calls forward through: the models, or their DDP wrappers.
+        self.critic_ddp, self.generator_ddp = self.critic, self.generator
+        if self.world > 1:
+            self.critic_ddp = distributed.wrap(self.critic, self.device)
+            self.generator_ddp = distributed.wrap(self.generator, self.device)
 
         labels = torch.from_numpy(self.dataset.y).to(self.device) if self.n_classes else None
-        self.batches = BatchSampler(torch.from_numpy(self.dataset.x).to(self.device), opts["batch_size"], opts["seed"], labels)
+        self.batches = BatchSampler(
+            torch.from_numpy(self.dataset.x).to(self.device), opts["batch_size"], opts["seed"], labels, (self.rank, self.world)
+        )
         self.noise_rng = torch.Generator(self.device).manual_seed(opts["seed"])
         self.step = 0
         self.elapsed = 0.0
@@ -184,13 +222,23 @@ class Trainer:
         return torch.randn(n, self.options["latent_dim"], generator=self.noise_rng, device=self.device)
 
     def fake(self, y: Tensor | None) -> Tensor:
-        """G(z) for fresh z, with labels ``y`` for a conditional generator."""
-        z = self.noise(self.options["batch_size"])
-        return self.generator(z) if y is None else self.generator(z, y)
+        """G(z) for fresh z, with labels ``y`` for a conditional generator (float32; the
+        forward under autocast with ``precision = bf16``)."""
+        b = self.options["batch_size"]
+        z = self.noise(b * self.world)[self.rank * b : (self.rank + 1) * b]  # this process's part of the global batch
+        generator = self.generator_ddp
+        if self.precision is None:
+            return generator(z) if y is None else generator(z, y)
+        with torch.autocast(self.device.type, dtype=self.precision):
+            return (generator(z) if y is None else generator(z, y)).float()
 
-    def scored(self, y: Tensor | None) -> Any:
-        """The critic as losses call it: ``critic(x)``, with the batch's labels bound."""
-        return self.critic if y is None else Labelled(self.critic, y)
+    def scored(self, y: Tensor | None, trained: bool = True) -> Any:
+        """The critic as losses call it: ``critic(x)``, with the batch's labels bound and, with
+        ``precision = bf16``, the forward under autocast. ``trained``: this backward steps the
+        critic, so its gradients go through DDP's all-reduce."""
+        critic = self.critic_ddp if trained else self.critic
+        critic = critic if y is None else Labelled(critic, y)
+        return critic if self.precision is None else Autocast(critic, self.device.type, self.precision)
 
     def critic_loss(self, critic: Any, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
         """The loss plugin's critic loss plus every constraint's penalty; and W's estimate."""
@@ -228,7 +276,7 @@ class Trainer:
     def generator_step(self, real: Tensor, y: Tensor | None) -> Tensor:
         self.critic.requires_grad_(False)  # the generator step needs no critic gradients
         try:
-            loss_generator = self.loss.generator_loss(self.scored(y), self.fake(y), real)
+            loss_generator = self.loss.generator_loss(self.scored(y, trained=False), self.fake(y), real)
             self.update(loss_generator, self.opt_generator)
         finally:
             self.critic.requires_grad_(True)
@@ -284,16 +332,17 @@ class Trainer:
                 self.elapsed = time.perf_counter() - start
                 if self.step % log_every == 0 or self.step == steps:
                     self.check_finite()
+                    distributed.check_replicas({"generator": self.generator, "critic": self.critic}, self.device)
                     self.session.call("gankit_log", trainer=self, step=self.step, metrics=self._read(metrics))
                 self.session.call("gankit_step_end", trainer=self, step=self.step)
-                if self._stop_requested:
+                if distributed.any_rank(self._stop_requested, self.device):
                     status = "interrupted"
                     break
         self.session.call("gankit_train_end", trainer=self, status=status)
         return status
 
     def _read(self, metrics: dict[str, Tensor]) -> dict[str, float]:
-        values = torch.stack(list(metrics.values())).float().tolist()  # one device read-back
+        values = distributed.mean_over_ranks(torch.stack(list(metrics.values())).float()).tolist()  # one read-back
         skipped = {"skipped_updates": self.skipped} if self.options["nonfinite"] == "skip" else {}
         return {"step": self.step, **dict(zip(metrics, values)), **skipped, "time": round(self.elapsed, 3)}
 

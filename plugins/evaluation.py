@@ -51,7 +51,7 @@ def gankit_setup(trainer):
 @hookimpl(tryfirst=True)
 def gankit_log(trainer, step, metrics):
     every = trainer.options["eval_every"]
-    if not every or step % every:
+    if not every or step % every or not trainer.is_main:  # under torchrun, rank 0 evaluates
         return
     from gankit.metrics import evaluate_samples, flat
 

@@ -19,6 +19,8 @@ def gankit_options():
 
 
 def _mode(trainer):
+    if not trainer.is_main:  # under torchrun, rank 0 shows the progress of all
+        return "off"
     mode = trainer.options["progress"]
     if mode == "auto":
         return "bar" if sys.stderr.isatty() else "lines"
