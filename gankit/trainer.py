@@ -318,8 +318,9 @@ class Trainer:
     def fit(self) -> Status:
         """Train until ``steps`` generator iterations are done or a stop is requested.
 
-        Ctrl-C or SIGTERM stops cleanly after the current step (event plugins then save a
-        checkpoint); a second Ctrl-C interrupts at once.
+        Ctrl-C or SIGTERM stops cleanly after the current step (under torchrun: after the
+        next log step) and event plugins then save a checkpoint; a second Ctrl-C interrupts
+        at once.
         """
         steps, log_every = self.options["steps"], self.options["log_every"]
         self.session.call("gankit_train_start", trainer=self)
@@ -330,12 +331,13 @@ class Trainer:
                 metrics = self.train_step()
                 self.step += 1
                 self.elapsed = time.perf_counter() - start
-                if self.step % log_every == 0 or self.step == steps:
+                logged = self.step % log_every == 0 or self.step == steps
+                if logged:
                     self.check_finite()
                     distributed.check_replicas({"generator": self.generator, "critic": self.critic}, self.device)
                     self.session.call("gankit_log", trainer=self, step=self.step, metrics=self._read(metrics))
                 self.session.call("gankit_step_end", trainer=self, step=self.step)
-                if distributed.any_rank(self._stop_requested, self.device):
+                if self._stop_agreed(logged):
                     status = "interrupted"
                     break
         self.session.call("gankit_train_end", trainer=self, status=status)
@@ -349,6 +351,13 @@ class Trainer:
     def check_finite(self) -> None:
         """Raise :class:`~gankit.guard.NonFiniteError` if a loss was, or a parameter is, NaN or Inf."""
         self.guard.check({"generator": self.generator, "critic": self.critic}, self.run_dir)
+
+    def _stop_agreed(self, logged: bool) -> bool:
+        """Whether to stop after this step. Under torchrun the processes agree at log steps
+        (one collective there, none per step), so all stop after the same step."""
+        if self.world == 1:
+            return self._stop_requested
+        return logged and distributed.any_rank(self._stop_requested, self.device)
 
     @contextlib.contextmanager
     def _stop_on_signals(self) -> Iterator[None]:
