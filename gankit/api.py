@@ -62,7 +62,10 @@ def prepare_run_dir(out: str | Path, overwrite: bool) -> Path:
                 shutil.rmtree(target)
             else:
                 target.unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GankitError(f"--out {out} cannot be created: {exc.strerror or type(exc).__name__}") from None
     return out
 
 

@@ -41,10 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _dispatch(argv)
     except SystemExit as exc:  # argparse's --help and --version
         return exc.code if isinstance(exc.code, int) else 0
-    except GankitError as exc:
+    except (GankitError, OSError) as exc:  # OSError: a path the system refuses, e.g. --out under a file
         if os.environ.get("GANKIT_TRACEBACK"):
             raise
-        print(f"gankit: error: {exc}", file=sys.stderr)
+        print(f"gankit: error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line, whatever a plugin said
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)
@@ -198,6 +198,7 @@ def cmd_plugins(argv: list[str]) -> int:
         print(json.dumps([row.__dict__ for row in rows], indent=2))
         return 0
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="gankit plugins", title_justify="left")
@@ -206,7 +207,8 @@ def cmd_plugins(argv: list[str]) -> int:
     for row in rows:
         hooks = ", ".join(h.removeprefix("gankit_") for h in row.hooks)
         hooks += f" (requires {', '.join(row.requires)})" if row.requires else ""
-        table.add_row(row.name, row.source, f"[red]error: {row.error}[/red]" if row.error else hooks)
+        # a plugin's error may contain [brackets], which rich would take for markup
+        table.add_row(escape(row.name), escape(row.source), f"[red]error: {escape(row.error)}[/red]" if row.error else hooks)
     Console().print(table)
     return 0
 

@@ -22,10 +22,10 @@ else:  # pragma: no cover
 #: Options of the core trainer. Plugins recommend other defaults via gankit_option_defaults.
 CORE_OPTIONS = (
     Option("steps", int, 15000, "generator iterations to train for", ge=1),
-    Option("seed", int, 0, "random seed (models, noise, data order)", ge=0),
+    Option("seed", int, 0, "random seed (models, noise, data order)", ge=0, le=2**32 - 1),  # numpy's limit
     Option("device", str, "auto", "where to train; auto = CUDA when available", choices=("auto", "cpu", "cuda")),
     Option("data", str, "digits", "a named data set, a folder of images, or a .npy/.npz file"),
-    Option("batch_size", int, 64, "samples per batch, for real and generated data", ge=1),
+    Option("batch_size", int, 64, "samples per batch, for real and generated data (at least 2, for batch norm)", ge=2),
     Option("n_critic", int, 1, "critic steps per generator step", ge=1),
     Option("latent_dim", int, 100, "size of the generator's noise vector z", ge=1),
     Option("log_every", int, 50, "log metrics every this many generator steps", ge=1),

@@ -13,6 +13,8 @@ from typing import Any, Callable, Literal, Mapping
 from .errors import GankitError
 
 Kind = Literal["image", "points"]
+#: numpy dtype kinds a data array may have: bool, signed and unsigned integers, floats.
+_REAL_KINDS = "biuf"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 #: Samples drawn for each synthetic 2-D data set (fixed seed, so the data are the data).
 SYNTHETIC_SIZE = 50_000
@@ -45,7 +47,11 @@ class Dataset:
     def __post_init__(self) -> None:
         import numpy as np
 
-        self.x = np.ascontiguousarray(self.x, dtype=np.float32)
+        x = np.asarray(self.x)
+        if x.dtype.kind not in _REAL_KINDS:
+            raise GankitError(f"data {self.name}: expected a numeric array (bool, integer or float), got dtype {x.dtype}")
+        with np.errstate(over="ignore"):
+            self.x = np.ascontiguousarray(x, dtype=np.float32)
         if self.x.ndim < 2 or len(self.x) == 0 or 0 in self.x.shape:
             raise GankitError(f"data {self.name}: expected a non-empty array of samples, got shape {self.x.shape}")
         if self.kind == "image" and self.x.ndim != 4:
@@ -53,13 +59,29 @@ class Dataset:
         if self.kind == "points" and self.x.ndim != 2:
             raise GankitError(f"data {self.name}: points must be (N, D), got shape {self.x.shape}")
         if not np.isfinite(self.x).all():
+            if np.isfinite(x).all():
+                raise GankitError(f"data {self.name}: values beyond the float32 range (±{np.finfo(np.float32).max:.3g})")
             raise GankitError(f"data {self.name}: contains NaN or infinite values")
         if self.kind == "image" and (self.x.min() < -1 or self.x.max() > 1):
             raise GankitError(f"data {self.name}: image values must lie in [-1, 1] (uint8 data is scaled for you)")
         if self.y is not None:
-            self.y = np.asarray(self.y, dtype=np.int64).reshape(-1)
-            if len(self.y) != len(self.x):
-                raise GankitError(f"data {self.name}: {len(self.y)} labels for {len(self.x)} samples")
+            self.y = self._labels(np.asarray(self.y))
+
+    def _labels(self, y: Any) -> Any:
+        """Labels as int64 (N,): one class index >= 0 per sample, or a one-line error."""
+        import numpy as np
+
+        if y.ndim == 2 and y.shape[1] == 1:  # a column vector
+            y = y[:, 0]
+        if y.shape != (len(self.x),):
+            raise GankitError(f"data {self.name}: expected labels y of shape ({len(self.x)},), one per sample, "
+                              f"got shape {y.shape}")
+        integral = y.dtype.kind in "biu" or (y.dtype.kind == "f" and bool(np.all(np.isfinite(y) & (y == np.round(y)))))
+        if not integral:
+            raise GankitError(f"data {self.name}: labels y must be class indices (integers >= 0), got dtype {y.dtype}")
+        if y.min() < 0:
+            raise GankitError(f"data {self.name}: labels y must be class indices (integers >= 0), got {y.min()}")
+        return y.astype(np.int64)
 
     @property
     def spec(self) -> DataSpec:
@@ -135,14 +157,20 @@ def load_dataset(
         if not isinstance(dataset, Dataset):
             raise GankitError(f"data set '{name_or_path}': its loader returned {type(dataset).__name__}, not a gankit Dataset")
         return dataset
-    path = Path(name_or_path).expanduser()
-    if path.is_dir():
+    if not name_or_path:
+        raise GankitError(f"data: expected a named data set ({', '.join(sorted(loaders))}), a folder or a .npy/.npz file, got ''")
+    try:
+        path = Path(name_or_path).expanduser()
+        is_dir, is_file, exists = path.is_dir(), path.is_file(), path.exists()
+    except (OSError, RuntimeError) as exc:  # a name too long, an unknown ~user
+        raise GankitError(f"data {name_or_path!r} cannot be accessed: {exc}") from None
+    if is_dir:
         return load_image_folder(path)
     if path.suffix in (".npy", ".npz"):
-        if not path.is_file():
+        if not is_file:
             raise GankitError(f"data file {path} does not exist")
         return load_array_file(path)
-    if path.exists():
+    if exists:
         raise GankitError(f"data {path}: expected a folder of images or a .npy/.npz file")
     raise GankitError(
         f"data '{name_or_path}' is neither a known data set ({', '.join(sorted(loaders))}) nor an existing path"
@@ -159,22 +187,21 @@ def load_array_file(path: Path) -> Dataset:
 
     try:
         loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.lib.npyio.NpzFile):  # its arrays are read on access
+            with loaded:
+                keys = list(loaded.keys())
+                name = "x" if "x" in keys else keys[0] if len(keys) == 1 else None
+                x = loaded[name] if name is not None else None
+                y = loaded["y"] if name == "x" and "y" in keys else None
+        else:
+            x, y = loaded, None
     except Exception as exc:  # noqa: BLE001 - numpy raises many types for bad files
         raise GankitError(f"data file {path} cannot be read: {type(exc).__name__}: {exc}") from None
-    y = None
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            keys = list(loaded.keys())
-            if "x" in keys:
-                x, y = loaded["x"], loaded["y"] if "y" in keys else None
-            elif len(keys) == 1:
-                x = loaded[keys[0]]
-            else:
-                raise GankitError(f"data file {path}: expected an array named x (and optionally y), found {', '.join(keys)}")
-    else:
-        x = loaded
-    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
-        raise GankitError(f"data file {path}: expected a numeric array, got dtype {x.dtype}")
+    if x is None:
+        found = ", ".join(keys) or "no arrays"
+        raise GankitError(f"data file {path}: expected an array named x (and optionally y), found {found}")
+    if x.dtype.kind not in _REAL_KINDS:
+        raise GankitError(f"data file {path}: expected a numeric array (bool, integer or float), got dtype {x.dtype}")
     if x.ndim == 2:
         kind: Kind = "points"
     elif x.ndim == 3:
@@ -194,7 +221,7 @@ def load_image_folder(path: Path) -> Dataset:
     """A folder of images (Pillow), all of one size. Images in subfolders get the subfolder's
     index (sorted by name) as their label; images directly in ``path`` are unlabelled."""
     import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
@@ -208,8 +235,8 @@ def load_image_folder(path: Path) -> Dataset:
                 image.load()
                 grey = grey and image.mode in ("1", "L")
                 images.append(image.copy())
-        except (UnidentifiedImageError, OSError) as exc:
-            raise GankitError(f"data folder {path}: cannot read image {file.name}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - Pillow raises many types for bad files
+            raise GankitError(f"data folder {path}: cannot read image {file.name}: {type(exc).__name__}: {exc}") from None
         if size is None:
             size = images[-1].size
         elif images[-1].size != size:

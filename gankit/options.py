@@ -53,14 +53,18 @@ class Option:
             return "one of " + ", ".join(str(c) for c in self.choices)
         text = _TYPE_NAMES[self.type]
         if self.gt is not None:
-            text += f" > {self.gt:g}"
+            text += f" > {self._show(self.gt)}"
         if self.ge is not None:
-            text += f" >= {self.ge:g}"
+            text += f" >= {self._show(self.ge)}"
         lower = self.gt is not None or self.ge is not None
         for bound, sign in ((self.lt, "<"), (self.le, "<=")):
             if bound is not None:
-                text += f" and {sign} {bound:g}" if lower else f" {sign} {bound:g}"
+                text += f" and {sign} {self._show(bound)}" if lower else f" {sign} {self._show(bound)}"
         return text
+
+    def _show(self, bound: float) -> str:
+        """A bound as written: every digit for integers (2**32 - 1 is 4294967295, not 4.29e+09)."""
+        return str(int(bound)) if self.type is int else f"{bound:g}"
 
     def convert(self, value: Any) -> Any:
         """Return ``value`` as this option's type, or raise a one-line :class:`GankitError`."""

@@ -18,6 +18,7 @@ import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
+import inspect
 import os
 import sys
 from dataclasses import dataclass, field
@@ -81,6 +82,11 @@ def discover() -> dict[str, list[PluginRef]]:
     return found
 
 
+def _describe(exc: BaseException) -> str:
+    """A plugin's exception as one line: its type and message."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
 def resolve(spec: str, discovered: dict[str, list[PluginRef]]) -> PluginRef:
     """Turn a ``--plugin`` argument into a :class:`PluginRef`, or raise a one-line error."""
     if spec in discovered:
@@ -90,14 +96,20 @@ def resolve(spec: str, discovered: dict[str, list[PluginRef]]) -> PluginRef:
             raise GankitError(f"plugin name '{spec}' is provided by both {owners}; uninstall one")
         return refs[0]
     if spec.endswith(".py") or os.sep in spec or "/" in spec:
-        path = Path(spec).expanduser().resolve()
-        if not path.is_file():
+        try:
+            path = Path(spec).expanduser().resolve()
+            found = path.is_file()
+        except (OSError, RuntimeError, ValueError):  # a name too long, an unknown ~user, a NUL byte
+            found = False
+        if not found:
             raise GankitError(f"plugin file {spec} does not exist")
         return PluginRef(str(path), "file", str(path))
     try:
         importable = importlib.util.find_spec(spec) is not None
     except (ImportError, ValueError):
         importable = False
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a parent package (a.b -> a) failed to import
+        raise GankitError(f"plugin '{spec}' failed to import: {_describe(exc)}") from exc
     if importable:
         return PluginRef(spec, "module", spec)
     close = difflib.get_close_matches(spec, list(discovered), n=3, cutoff=0.5)
@@ -123,11 +135,19 @@ def load(ref: PluginRef) -> ModuleType:
                 raise
         else:
             module = importlib.import_module(ref.target)
-    except Exception as exc:  # noqa: BLE001 - a plugin may fail in any way; isolate it
-        raise GankitError(f"plugin '{ref.name}' failed to import: {type(exc).__name__}: {exc}") from exc
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin may fail in any way; isolate it
+        raise GankitError(f"plugin '{ref.name}' failed to import: {_describe(exc)}") from exc
     if not implemented_hooks(module):
         raise GankitError(f"plugin '{ref.name}' implements no gankit hooks")
     return module
+
+
+def requires(module: ModuleType, name: str) -> list[str]:
+    """The plugin names in a module's ``GANKIT_REQUIRES``, checked."""
+    required = getattr(module, "GANKIT_REQUIRES", ())
+    if not isinstance(required, (list, tuple)) or not all(isinstance(r, str) for r in required):
+        raise GankitError(f"plugin '{name}': GANKIT_REQUIRES must be a list of plugin names, got {required!r}")
+    return list(required)
 
 
 def implemented_hooks(plugin: Any) -> list[str]:
@@ -145,13 +165,42 @@ def _new_manager() -> pluggy.PluginManager:
 
 def _register(pm: pluggy.PluginManager, module: ModuleType, name: str) -> None:
     """Register and validate against the specs: a misspelled hook name is an error."""
+    _check_hooks(module, name)
     try:
         pm.register(module, name=name)
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         if pm.has_plugin(name):
             pm.unregister(name=name)
-        raise GankitError(f"plugin '{name}' is invalid: {exc}") from exc
+        raise GankitError(f"plugin '{name}' is invalid: {' '.join(str(exc).split())}") from exc
+
+
+def _check_hooks(module: ModuleType, name: str) -> None:
+    """Each hook implementation of ``module`` names a hook and only arguments the hook has."""
+    specs = {hook: function for hook, function in vars(hookspecs).items() if hasattr(function, "gankit_spec")}
+    for attribute in implemented_hooks(module):
+        function = getattr(module, attribute)
+        opts = function.gankit_impl
+        hook = opts.get("specname") or attribute
+        if hook not in specs:
+            if opts.get("optionalhook"):
+                continue
+            close = difflib.get_close_matches(hook, list(specs), n=1)
+            hint = f"; did you mean {close[0]}?" if close else f"; the hooks are {', '.join(sorted(specs))}"
+            raise GankitError(f"plugin '{name}' is invalid: unknown hook {hook}{hint}")
+        unknown = [arg for arg in _required_args(function) if arg not in _required_args(specs[hook])]
+        if unknown:
+            raise GankitError(
+                f"plugin '{name}' is invalid: {hook} takes {', '.join(unknown)}, but the hook passes "
+                f"{', '.join(_required_args(specs[hook])) or 'no arguments'}"
+            )
+
+
+def _required_args(function: Any) -> list[str]:
+    """The arguments pluggy passes a hook implementation: those without a default."""
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    parameters = inspect.signature(function).parameters.values()
+    return [p.name for p in parameters if p.kind in positional and p.default is p.empty]
 
 
 @dataclass(frozen=True)
@@ -175,8 +224,7 @@ def list_plugins() -> list[PluginListing]:
                     resolve(name, {name: refs})
                 module = load(ref)
                 _register(_new_manager(), module, name)
-                requires = list(getattr(module, "GANKIT_REQUIRES", ()))
-                rows.append(PluginListing(name, ref.source, implemented_hooks(module), None, requires))
+                rows.append(PluginListing(name, ref.source, implemented_hooks(module), None, requires(module, name)))
             except GankitError as exc:
                 rows.append(PluginListing(name, ref.source, [], str(exc)))
     return rows
@@ -207,7 +255,7 @@ class PluginSession:
             self.refs.append(ref)
             _register(self.pm, module, ref.name)
             # A recipe names the plugins it is built from (wgan_gp: the gp constraint).
-            pending += [(required, False) for required in getattr(module, "GANKIT_REQUIRES", ())]
+            pending += [(required, False) for required in requires(module, ref.name)]
         self._check_conflicts()
         self._options: dict[str, DeclaredOption] | None = None
 
@@ -236,10 +284,10 @@ class PluginSession:
             return caller(**kwargs)
         except (GankitError, KeyboardInterrupt):
             raise
-        except Exception as exc:  # noqa: BLE001 - attribute any plugin failure
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - attribute any plugin failure
             culprit = self._culprit(caller, exc)
             raise GankitError(
-                f"plugin '{culprit}' failed in {hook_name}: {type(exc).__name__}: {exc}"
+                f"plugin '{culprit}' failed in {hook_name}: {_describe(exc)}"
             ) from exc
 
     def first(self, hook_name: str, what: str, **kwargs: Any) -> Any:
@@ -260,9 +308,9 @@ class PluginSession:
                 answer = impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
             except (GankitError, KeyboardInterrupt):
                 raise
-            except Exception as exc:  # noqa: BLE001
+            except (Exception, SystemExit) as exc:  # noqa: BLE001
                 raise GankitError(
-                    f"plugin '{impl.plugin_name}' failed in {hook_name}: {type(exc).__name__}: {exc}"
+                    f"plugin '{impl.plugin_name}' failed in {hook_name}: {_describe(exc)}"
                 ) from exc
             if answer is not None:
                 results.append((impl.plugin_name, answer))
@@ -277,6 +325,17 @@ class PluginSession:
                 return owners[tb.tb_frame.f_code]
             tb = tb.tb_next
         return "?"
+
+    def failure(self, exc: BaseException, where: str) -> GankitError:
+        """An exception raised ``where`` (e.g. inside the training step, from an object a
+        plugin built) as one line naming the plugin whose file the innermost frame is in."""
+        files = {getattr(module, "__file__", None): name for name, module in self.pm.list_name_plugin()}
+        culprit, tb = None, exc.__traceback__
+        while tb is not None:
+            culprit = files.get(tb.tb_frame.f_code.co_filename, culprit)
+            tb = tb.tb_next
+        who = f"plugin '{culprit}' failed {where}" if culprit else f"{where} failed"
+        return GankitError(f"{who}: {_describe(exc)}")
 
     # --- options and data sets ---------------------------------------------------------------
 

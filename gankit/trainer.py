@@ -328,7 +328,12 @@ class Trainer:
         status: Status = "completed"
         with self._stop_on_signals():
             while self.step < steps:
-                metrics = self.train_step()
+                try:
+                    metrics = self.train_step()
+                except (GankitError, KeyboardInterrupt):
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a loss, constraint or network a plugin built
+                    raise self.session.failure(exc, f"in step {self.step + 1}") from exc
                 self.step += 1
                 self.elapsed = time.perf_counter() - start
                 logged = self.step % log_every == 0 or self.step == steps
