@@ -170,7 +170,10 @@ def check_replicas(modules: dict[str, nn.Module], device: torch.device) -> None:
 
 
 def leave() -> None:
+    """Leave the process group once every process is done (a process that tears gloo down
+    while another still writes its last checkpoint can abort)."""
     if dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
