@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -104,6 +105,7 @@ def main() -> None:
     parser.add_argument("--batches", default="64,256")
     parser.add_argument("--warmup", type=int, default=50, help="generator iterations before timing")
     parser.add_argument("--iterations", type=int, default=300, help="generator iterations timed")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of each; medians are reported")
     parser.add_argument("--gankit-args", default="", help="extra flags for gankit train")
     args = parser.parse_args()
 
@@ -111,7 +113,8 @@ def main() -> None:
     data = rng.uniform(-1, 1, size=(8192, *IMAGE)).astype(np.float32)
     device = torch.device(args.device)
     print(f"device {torch.cuda.get_device_name() if device.type == 'cuda' else platform.processor() or 'cpu'}, "
-          f"torch {torch.__version__}, {os.cpu_count()} CPUs, {args.iterations} generator iterations after {args.warmup}")
+          f"torch {torch.__version__}, {os.cpu_count()} CPUs, {args.iterations} generator iterations after {args.warmup}, "
+          f"median of {args.repeats}")
     print("| batch | seed loop (it/s) | gankit train (it/s) | ratio |")
     print("|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,9 +122,13 @@ def main() -> None:
         np.save(data_file, data)
         on_device = torch.from_numpy(data).to(device)
         for batch in map(int, args.batches.split(",")):
-            seed = seed_loop(on_device, batch, args.warmup, args.iterations)
-            ours = gankit_rate(data_file, batch, args.warmup, args.iterations, args.device, shlex.split(args.gankit_args))
-            print(f"| {batch} | {seed:.1f} | {ours:.1f} | {ours / seed:.2f}× |", flush=True)
+            seeds, ours = [], []
+            for _ in range(args.repeats):  # interleaved, so drifts of the machine hit both alike
+                seeds.append(seed_loop(on_device, batch, args.warmup, args.iterations))
+                ours.append(gankit_rate(data_file, batch, args.warmup, args.iterations, args.device,
+                                        shlex.split(args.gankit_args)))
+            seed, mine = statistics.median(seeds), statistics.median(ours)
+            print(f"| {batch} | {seed:.1f} | {mine:.1f} | {mine / seed:.2f}× |", flush=True)
 
 
 if __name__ == "__main__":
