@@ -11,6 +11,9 @@ way for all of them:
   Projection Discriminator", eq. 3), or takes it at the input (*concat*, Mirza & Osindero
   2014): images get K constant one-hot channels, flat inputs the one-hot vector.
 
+The trainer hands losses a *critic view*: :class:`Labelled` binds a conditional critic to
+the batch's labels, :class:`Autocast` runs the forward under bf16 autocast.
+
 Plugins import this module inside their hook bodies (it imports torch).
 """
 from __future__ import annotations
@@ -163,3 +166,35 @@ class GlobalSumPool(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x.sum(dim=(2, 3))
+
+
+class Labelled:
+    """A conditional critic with one batch's labels bound: what losses and penalties call as
+    ``critic(x)`` (and ``critic.features(x)``). Real, fake and interpolated batches share the
+    labels, since the fakes are generated from the real batch's labels."""
+
+    def __init__(self, critic: nn.Module, y: Tensor) -> None:
+        self.critic, self.y = critic, y
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return self.critic(x, self.y)
+
+    def features(self, x: Tensor) -> Tensor:
+        return self.critic.features(x, self.y)
+
+
+class Autocast:
+    """A critic (or :class:`Labelled` critic) whose forward passes run under ``torch.autocast``
+    at ``dtype`` and whose outputs come back in float32, so every loss and penalty is computed
+    in float32 (mixed precision: Micikevicius et al. 2018; bf16 needs no loss scaling)."""
+
+    def __init__(self, critic: Any, device_type: str, dtype: torch.dtype) -> None:
+        self.critic, self.device_type, self.dtype = critic, device_type, dtype
+
+    def __call__(self, x: Tensor) -> Tensor:
+        with torch.autocast(self.device_type, dtype=self.dtype):
+            return self.critic(x).float()
+
+    def features(self, x: Tensor) -> Tensor:
+        with torch.autocast(self.device_type, dtype=self.dtype):
+            return self.critic.features(x).float()

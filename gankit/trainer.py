@@ -36,7 +36,7 @@ from .config import RunConfig
 from .data import DataSpec, load_dataset
 from .errors import GankitError
 from .guard import NonFiniteGuard
-from .nets import conditional_classes
+from .nets import Autocast, Labelled, conditional_classes
 from .plugins import PluginSession, flatten
 from .techniques import truncated_noise
 
@@ -110,38 +110,6 @@ def _build(session: PluginSession, hook: str, what: str, expected: type, **kwarg
 
 def build_generator(session: PluginSession, spec: DataSpec, options: Any) -> nn.Module:
     return _build(session, "gankit_generator", "a generator", nn.Module, spec=spec, options=options)
-
-
-class Labelled:
-    """A conditional critic with one batch's labels bound: what losses and penalties call as
-    ``critic(x)`` (and ``critic.features(x)``). Real, fake and interpolated batches share the
-    labels, since the fakes are generated from the real batch's labels."""
-
-    def __init__(self, critic: nn.Module, y: Tensor) -> None:
-        self.critic, self.y = critic, y
-
-    def __call__(self, x: Tensor) -> Tensor:
-        return self.critic(x, self.y)
-
-    def features(self, x: Tensor) -> Tensor:
-        return self.critic.features(x, self.y)
-
-
-class Autocast:
-    """A critic (or :class:`Labelled` critic) whose forward passes run under ``torch.autocast``
-    at ``dtype`` and whose outputs come back in float32, so every loss and penalty is computed
-    in float32 (mixed precision: Micikevicius et al. 2018; bf16 needs no loss scaling)."""
-
-    def __init__(self, critic: Any, device_type: str, dtype: torch.dtype) -> None:
-        self.critic, self.device_type, self.dtype = critic, device_type, dtype
-
-    def __call__(self, x: Tensor) -> Tensor:
-        with torch.autocast(self.device_type, dtype=self.dtype):
-            return self.critic(x).float()
-
-    def features(self, x: Tensor) -> Tensor:
-        with torch.autocast(self.device_type, dtype=self.dtype):
-            return self.critic.features(x).float()
 
 
 class Trainer:
