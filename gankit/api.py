@@ -23,7 +23,7 @@ CONFIG_FILE = "config.toml"
 #: ``train(out=AUTO_RUN_DIR)`` picks ``runs/<plugins>-<data>``, numbered so nothing is overwritten.
 AUTO_RUN_DIR = object()
 #: What a run writes in its directory; ``--overwrite`` removes exactly these.
-RUN_FILES = (CONFIG_FILE, "metrics.jsonl", "checkpoint.pt", "checkpoints", "samples", "eval.json")
+RUN_FILES = (CONFIG_FILE, "metrics.jsonl", "checkpoint.pt", "checkpoints", "samples", "eval.json", "eval-*.json")
 
 
 def versions() -> dict[str, str]:
@@ -56,8 +56,7 @@ def prepare_run_dir(out: str | Path, overwrite: bool) -> Path:
             if (out / CONFIG_FILE).exists() or (out / "checkpoint.pt").exists():
                 raise GankitError(f"{out} already holds a run; continue it with --resume {out}, or pass --overwrite to replace it")
             raise GankitError(f"--out {out} is not empty; choose another directory or pass --overwrite")
-        for name in RUN_FILES:
-            target = out / name
+        for target in (t for name in RUN_FILES for t in out.glob(name)):
             if target.is_dir():
                 shutil.rmtree(target)
             else:

@@ -233,6 +233,17 @@ def cmd_sample(argv: list[str]) -> int:
 # --- gankit eval ---------------------------------------------------------------------------
 
 
+def _default_eval_file(checkpoint: Path) -> Path:
+    """``eval.json`` in the run directory for its ``checkpoint.pt``; ``eval-best.json``,
+    ``eval-step-0001000.json``, ... there for the checkpoints in ``checkpoints/``."""
+    from .checkpoint import FILENAME, HISTORY
+
+    if checkpoint.name == FILENAME:
+        return checkpoint.parent / "eval.json"
+    run = checkpoint.parent.parent if checkpoint.parent.name == HISTORY else checkpoint.parent
+    return run / f"eval-{checkpoint.stem}.json"
+
+
 def cmd_eval(argv: list[str]) -> int:
     parser = _Parser(prog="gankit eval", description="Evaluate a checkpoint's generator against held-out real data; "
                      "every value comes with the same metric between two real sets of the same size.")
@@ -248,10 +259,12 @@ def cmd_eval(argv: list[str]) -> int:
     from . import api
     from .metrics import BASELINE, flat, parse_names
 
+    from .checkpoint import write_text_atomic
+
     result = api.evaluate(args.checkpoint, parse_names(args.metrics), n=args.n, seed=args.seed, features=args.features)
-    out = Path(args.json) if args.json else Path(result["checkpoint"]).parent / "eval.json"
+    out = Path(args.json) if args.json else _default_eval_file(Path(result["checkpoint"]))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(out, json.dumps(result, indent=2) + "\n")
 
     from rich.console import Console
     from rich.table import Table

@@ -3,6 +3,7 @@
 Images become a grid (``step_0000500.png``), 2-D points a scatter plot over the real data.
 ``samples/latest.png`` is always the newest picture.
 """
+import os
 import shutil
 
 from gankit import Option, hookimpl
@@ -44,4 +45,6 @@ def write_samples(trainer):
     path = folder / f"step_{trainer.step:07d}.png"
     reference = trainer.dataset.x[:DEFAULT_POINTS] if points else None
     save_samples(trainer.sample(n).numpy(), path, reference=reference)
-    shutil.copyfile(path, folder / "latest.png")
+    tmp = folder / ".latest.png.tmp"
+    shutil.copyfile(path, tmp)
+    os.replace(tmp, folder / "latest.png")  # a kill leaves the old picture or the new one

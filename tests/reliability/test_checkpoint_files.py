@@ -192,3 +192,13 @@ def test_a_folder_that_refuses_new_files_is_one_line(capsys, tmp_path, monkeypat
     assert "could not write checkpoint" in err and "Permission denied" in err
     after = snapshot(run)
     assert {k: v for k, v in after.items() if k.suffix == ".pt"} == {k: v for k, v in before.items() if k.suffix == ".pt"}
+
+
+def test_evaluating_best_pt_writes_eval_best_json_which_overwrite_removes(capsys, tmp_path):
+    run = tmp_path / "run"
+    train(run, steps=4, best_metric="loss_generator")
+    assert main(["eval", "--checkpoint", str(run / "checkpoints" / "best.pt"), "--metrics", "w1", "-n", "100"]) == 0
+    result = json.loads((run / "eval-best.json").read_text())
+    assert result["checkpoint"].endswith("best.pt") and "w1" in result["metrics"]
+    assert main(["train", "--plugin", "wgan_clip", *quick_flags(), "--out", str(run), "--overwrite"]) == 0
+    assert not (run / "eval-best.json").exists() and not (run / "checkpoints" / "best.pt").exists()
