@@ -16,7 +16,7 @@ import pickle
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .errors import GankitError
 
@@ -50,69 +50,63 @@ def _fsync_dir(folder: Path) -> None:
         pass
 
 
-def _write_error(path: Path, exc: OSError) -> GankitError:
-    reason = exc.strerror or type(exc).__name__
-    return GankitError(f"could not write checkpoint {path}: {reason}; the previous checkpoint there is unchanged")
-
-
-def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
-    """Write ``state`` to ``path`` atomically (temp file + fsync + rename).
-
-    Any OS error (disk full, read-only folder, ...) removes the temp file and becomes a
-    :class:`GankitError`; whatever ``path`` held before is untouched.
-    """
-    import torch
-
-    path = Path(path)
-    tmp: str | None = None
+def replace_atomically(path: Path, fill: Callable[[Path], None], what: str = "file") -> Path:
+    """Write ``path`` all at once: ``fill(tmp)`` writes a temp file beside it, which is flushed
+    to disk and renamed over ``path`` (then the folder is synced), so a kill leaves the old
+    file or the new one, never half of one. Any OS error (disk full, read-only folder, ...)
+    removes the temp file and becomes one :class:`GankitError` naming ``what``; whatever
+    ``path`` held before is untouched."""
+    tmp: Path | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{path.name}.", suffix=_TMP_SUFFIX, dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
+        fd, name = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{path.name}.", suffix=_TMP_SUFFIX, dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
+        fill(tmp)
+        with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as exc:
         if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise _write_error(path, exc) from None
+            tmp.unlink(missing_ok=True)
+        reason = exc.strerror or type(exc).__name__
+        raise GankitError(f"could not write {what} {path}: {reason}; the previous {what} there is unchanged") from None
     except BaseException:
         if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
     return path
 
 
+def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
+    """Write ``state`` to ``path`` atomically (:func:`replace_atomically`)."""
+    import torch
+
+    def fill(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+
+    return replace_atomically(Path(path), fill, "checkpoint")
+
+
 def write_text_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` all at once: a kill mid-write leaves the old file."""
-    tmp = path.with_name(f"{_TMP_PREFIX}{path.name}{_TMP_SUFFIX}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise GankitError(f"could not write {path}: {exc.strerror or type(exc).__name__}") from None
+    """Replace ``path`` with ``text`` atomically (:func:`replace_atomically`)."""
+    replace_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def link_checkpoint(source: Path, target: Path) -> Path:
-    """Make ``target`` hold the same checkpoint as ``source``, atomically: a hard link (no
-    extra space) where the file system has them, else a copy; then renamed into place."""
-    tmp = target.with_name(f"{_TMP_PREFIX}{target.name}.link{_TMP_SUFFIX}")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp.unlink(missing_ok=True)
+def link_file(source: Path, target: Path, what: str = "checkpoint") -> Path:
+    """Make ``target`` hold the same file as ``source``, atomically: a hard link (no extra
+    space) where the file system has them, else a copy."""
+
+    def fill(tmp: Path) -> None:
+        tmp.unlink()  # os.link wants a free name
         try:
             os.link(source, tmp)
         except OSError:
             shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise _write_error(target, exc) from None
-    _fsync_dir(target.parent)
-    return target
+
+    return replace_atomically(target, fill, what)
 
 
 def keep_last(run_dir: Path, keep: int) -> list[Path]:

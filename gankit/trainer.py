@@ -195,10 +195,9 @@ class Trainer:
         b = self.options["batch_size"]
         z = self.noise(b * self.world)[self.rank * b : (self.rank + 1) * b]  # this process's part of the global batch
         generator = self.generator_ddp
-        if self.precision is None:
-            return generator(z) if y is None else generator(z, y)
-        with torch.autocast(self.device.type, dtype=self.precision):
-            return (generator(z) if y is None else generator(z, y)).float()
+        bf16 = torch.autocast(self.device.type, dtype=self.precision) if self.precision else contextlib.nullcontext()
+        with bf16:
+            return (generator(z) if y is None else generator(z, y)).float()  # .float(): a no-op in fp32
 
     def scored(self, y: Tensor | None, trained: bool = True) -> Any:
         """The critic as losses call it: ``critic(x)``, with the batch's labels bound and, with

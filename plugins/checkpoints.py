@@ -110,10 +110,10 @@ def save(trainer):
     is the best so far, as ``best.pt``."""
     if trainer.run_dir is None:
         return
-    from gankit.checkpoint import history_path, keep_last, link_checkpoint
+    from gankit.checkpoint import history_path, keep_last, link_file
 
     path = trainer.save_checkpoint()
-    link_checkpoint(path, history_path(trainer.run_dir, trainer.step))
+    link_file(path, history_path(trainer.run_dir, trainer.step))
     keep_last(trainer.run_dir, trainer.options["keep_checkpoints"])
     save_best(trainer, path)
 
@@ -124,11 +124,11 @@ def save_best(trainer, saved):
     best = trainer.extra_state.get(STATE_KEY)
     if trainer.run_dir is None or best is None or not best.improved:
         return
-    from gankit.checkpoint import BEST, HISTORY, link_checkpoint
+    from gankit.checkpoint import BEST, HISTORY, link_file
 
     target = trainer.run_dir / HISTORY / BEST
     if saved is not None:
-        link_checkpoint(saved, target)
+        link_file(saved, target)
     else:
         trainer.save_checkpoint(target)
     best.improved = False

@@ -3,9 +3,6 @@
 Images become a grid (``step_0000500.png``), 2-D points a scatter plot over the real data.
 ``samples/latest.png`` is always the newest picture.
 """
-import os
-import shutil
-
 from gankit import Option, hookimpl
 
 DEFAULT_IMAGES, DEFAULT_POINTS = 64, 2500
@@ -36,6 +33,7 @@ def gankit_train_end(trainer):
 def write_samples(trainer):
     if trainer.run_dir is None:
         return
+    from gankit.checkpoint import link_file
     from gankit.images import save_samples
 
     points = trainer.spec.kind == "points"
@@ -45,6 +43,4 @@ def write_samples(trainer):
     path = folder / f"step_{trainer.step:07d}.png"
     reference = trainer.dataset.x[:DEFAULT_POINTS] if points else None
     save_samples(trainer.sample(n).numpy(), path, reference=reference)
-    tmp = folder / ".latest.png.tmp"
-    shutil.copyfile(path, tmp)
-    os.replace(tmp, folder / "latest.png")  # a kill leaves the old picture or the new one
+    link_file(path, folder / "latest.png", "sample picture")  # a kill leaves the old picture or the new one

@@ -184,8 +184,12 @@ def test_a_folder_that_refuses_new_files_is_one_line(capsys, tmp_path, monkeypat
     train(run, steps=4)
     before = snapshot(run)
 
-    def refuse(*args, **kwargs):
-        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    real_mkstemp = tempfile.mkstemp
+
+    def refuse(*args, prefix="", **kwargs):  # refuse the checkpoint's temp file (config.toml is written first)
+        if ".pt." in prefix:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        return real_mkstemp(*args, prefix=prefix, **kwargs)
 
     monkeypatch.setattr(tempfile, "mkstemp", refuse)
     err = one_line_error(capsys, "train", "--resume", str(run), "--steps", "8")
