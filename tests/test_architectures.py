@@ -1,4 +1,4 @@
-"""Architecture plugins (mlp, dcgan, resnet) and their shared shells in gankit.nets."""
+"""Architecture plugins (mlp, dcgan, resnet, toy) and their shared shells in gankit.nets."""
 import subprocess
 import sys
 
@@ -11,9 +11,9 @@ from gankit.config import CORE_OPTIONS
 from gankit.data import DataSpec
 from gankit.nets import Critic, Generator, Residual, conditional_classes, critic_in_shape
 from gankit.options import declare
-from gankit_plugins import dcgan, mlp, resnet
+from gankit_plugins import dcgan, mlp, resnet, toy
 
-ARCHS = {"mlp": mlp, "dcgan": dcgan, "resnet": resnet}
+ARCHS = {"mlp": mlp, "dcgan": dcgan, "resnet": resnet, "toy": toy}
 DIGITS = DataSpec((1, 8, 8), "image", 10)
 IMAGES = {"digits": DIGITS, "rgb32": DataSpec((3, 32, 32), "image", 10), "rgb64": DataSpec((3, 64, 64), "image", 10)}
 POINTS = DataSpec((2,), "points", 8)
@@ -100,6 +100,33 @@ def test_mlp_matches_pytorch_gan_shapes_counts_and_initialisation():
     x = torch.rand(4, 1, 28, 28) * 2 - 1
     assert torch.allclose(critic(x), ref_d(x.flatten(1)))
     assert critic.head.in_features == 256 and all(m.eps == 1e-5 for m in modules_of(generator, nn.BatchNorm1d))
+
+
+# --- toy: the WGAN-GP toy code's ReLU MLPs ---------------------------------------------------
+
+
+def test_toy_matches_the_wgan_gp_toy_networks():
+    """gan_toy.py: G 2 -> 512 -> 512 -> 512 -> 2 and D 2 -> 512 -> 512 -> 512 -> 1, ReLU, no norm."""
+    generator, critic = build(toy, POINTS, latent_dim=2)
+    linears = [(m.in_features, m.out_features) for m in modules_of(generator, nn.Linear)]
+    assert linears == [(2, 512), (512, 512), (512, 512), (512, 2)]
+    assert [(m.in_features, m.out_features) for m in modules_of(critic, nn.Linear)] == [(2, 512), (512, 512), (512, 512), (512, 1)]
+    assert len(modules_of(generator, nn.ReLU)) == len(modules_of(critic, nn.ReLU)) == 3
+    assert not modules_of(generator, NORMS) and not modules_of(critic, NORMS) and not modules_of(generator, nn.Tanh)
+    assert n_params(generator) == 2 * 512 + 512 + 2 * (512 * 512 + 512) + 512 * 2 + 2
+    x = generator(torch.randn(6, 2))
+    assert x.shape == (6, 2) and critic(x).shape == (6, 1) and critic.features(x).shape == (6, 512)
+
+
+def test_toy_width_and_depth_and_its_latent_default():
+    from gankit.config import resolve_config
+    from gankit.plugins import PluginSession
+
+    generator, critic = build(toy, POINTS, toy_width=16, toy_depth=2, latent_dim=5)
+    assert [m.out_features for m in modules_of(generator, nn.Linear)] == [16, 16, 2]
+    assert [m.out_features for m in modules_of(critic, nn.Linear)] == [16, 16, 1]
+    options = resolve_config(PluginSession(["wgan_gp", "toy"]), {}, {"data": "grid25"}).options
+    assert (options["latent_dim"], options["toy_width"], options["toy_depth"]) == (2, 512, 3)
 
 
 # --- dcgan: the five guidelines ------------------------------------------------------------
@@ -202,7 +229,8 @@ def test_resnet_block_is_shortcut_plus_scaled_branch(role):
 
 # --- conditional GANs --------------------------------------------------------------------------
 
-CASES = [("mlp", "digits"), ("mlp", "points"), ("dcgan", "digits"), ("resnet", "digits"), ("dcgan", "rgb32")]
+CASES = [("mlp", "digits"), ("mlp", "points"), ("dcgan", "digits"), ("resnet", "digits"), ("dcgan", "rgb32"),
+         ("toy", "points")]
 
 
 def spec_of(data):
@@ -310,9 +338,9 @@ def test_convolutional_nets_reject_unsupported_data(name, hook, spec, data, desc
 
 
 def test_declared_options():
-    table = declare([("dcgan", dcgan.gankit_options()), ("resnet", resnet.gankit_options())])
+    table = declare([(name, arch.gankit_options()) for name, arch in ARCHS.items() if hasattr(arch, "gankit_options")])
     assert {name: entry.option.default for name, entry in table.items()} == {
-        "dcgan_width": 64, "critic_norm": "batch", "resnet_width": 64, "residual_scale": 0.3,
+        "dcgan_width": 64, "critic_norm": "batch", "resnet_width": 64, "residual_scale": 0.3, "toy_width": 512, "toy_depth": 3,
     }
     assert table["critic_norm"].option.choices == ("batch", "layer", "none")
     with pytest.raises(GankitError, match="option critic_norm: expected one of batch, layer, none"):
