@@ -8,17 +8,26 @@ is the nearest centre of at least one HQ sample (``gankit.metrics.mixture.modes_
 seeds claim WGAN avoids the mode collapse of the original GAN; we report modes and HQ %
 together, mean over seeds, beside the published rows (REFERENCES.md §4).
 
-Every variant runs with its own plugin's recommended (paper) defaults and the default
-``mlp`` networks (PyTorch-GAN's shapes), only ``--steps`` and ``--batch-size`` set here, so
-the comparison is of objectives as shipped. Architectures differ from the published rows
-(VEEGAN used small MLPs, GDPP/PacGAN their own), as REFERENCES.md §4 warns.
+Every objective runs with its own plugin's recommended (paper) defaults, on the same networks
+and with the same sampling, so the comparison is of objectives: by default the WGAN-GP toy
+code's ReLU MLPs (``toy``, here 128 units wide instead of 512 to fit a CPU), batch 256, and
+samples drawn from an exponential moving average of the generator's weights (``ema``,
+β = 0.999; Yazıcı et al. 2019). ``wgan_gp`` takes the toy code's own settings on top
+(``_common.TOY_WGAN_GP``: λ = 0.1, Adam β = (0.5, 0.9)) with a learning rate of 1e-3 on the
+grid and 3e-4 on the ring instead of its 1e-4 (chosen on seeds 0 and 1 in a short sweep,
+docs/results.md). ``--arch mlp --no-ema`` gives the
+first protocol (the default ``mlp`` networks, last iterate). Architectures differ from the
+published rows (VEEGAN used small MLPs, GDPP/PacGAN their own), as REFERENCES.md §4 warns.
 
-Regenerate the committed plot and numbers (CPU, 2 processes)::
+Regenerate the committed plot and numbers (CPU, 2 processes; see docs/results.md for the
+sizes of the committed run)::
 
-    python experiments/mode_collapse.py
+    python experiments/mode_collapse.py --cache runs/mode_collapse
 
 Writes ``mode_collapse.png`` (samples of seed 0 per variant and data set) and
-``mode_collapse.json`` (every run's modes and HQ %, and the means) under ``--out``.
+``mode_collapse.json`` (every run's modes and HQ %, and the means) under ``--out``; with
+``--cache DIR`` every finished run is kept in DIR and reused by a later call with the same
+settings, so a long table can be built in parts.
 """
 from __future__ import annotations
 
@@ -31,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 VARIANTS = ("mmgan", "nsgan", "lsgan", "wgan_clip", "wgan_gp", "sngan", "hinge", "ragan")
+DEFAULT_VARIANTS = VARIANTS[:6]
 DATASETS = ("ring8", "grid25")
 SAMPLES = 2500
 #: Published rows (REFERENCES.md §4): method -> (ring modes, ring HQ %, grid modes, grid HQ %).
@@ -45,8 +55,32 @@ PUBLISHED = {
 }
 
 
-def run_one(variant: str, data: str, seed: int, steps: int, batch_size: int) -> dict:
-    """Train one variant on one mixture with one seed; return its scores and samples."""
+def run_settings(variant: str, data: str, seed: int, args: argparse.Namespace) -> tuple[list[str], dict]:
+    """The plugins and options of one run."""
+    from _common import toy_settings
+
+    arch_plugins, arch_options = toy_settings(variant, data, args.toy_width) if args.arch == "toy" else ([], {})
+    plugins = [variant, *arch_plugins] + (["ema"] if args.ema else [])
+    options = {**arch_options, "data": data, "steps": args.steps, "batch_size": args.batch_size, "seed": seed,
+               "device": "cpu", "progress": "off", "log_every": args.steps}
+    return plugins, options
+
+
+def run_one(plugins: list[str], options: dict, cache: Path | None, cached_only: bool = False) -> dict | None:
+    """Train one variant on one mixture with one seed; return its scores and samples.
+
+    With ``cache``, a finished run is written there and read back by a later call with the
+    same plugins and options instead of training again; ``cached_only`` returns None for a
+    run that is not there.
+    """
+    key = {"plugins": plugins, "options": options}
+    name = f"{plugins[0]}-{options['data']}-seed{options['seed']}.json"
+    if cache is not None and (cache / name).is_file():
+        saved = json.loads((cache / name).read_text())
+        if saved["key"] == key:
+            return saved["run"]
+    if cached_only:
+        return None
     import torch
 
     import gankit
@@ -54,14 +88,18 @@ def run_one(variant: str, data: str, seed: int, steps: int, batch_size: int) -> 
 
     torch.set_num_threads(1)
     start = time.perf_counter()
-    options = {"data": data, "steps": steps, "batch_size": batch_size, "seed": seed, "device": "cpu",
-               "progress": "off", "log_every": steps}
-    trainer = gankit.train([variant], options)
+    variant, data, seed = plugins[0], options["data"], options["seed"]
+    trainer = gankit.train(plugins, options)
     x = trainer.sample(SAMPLES, seed=10_000 + seed).numpy()
     finite = bool(np.isfinite(x).all())
     modes, hq = modes_hq(x, trainer.dataset.centers, trainer.dataset.std) if finite else (0, 0.0)
-    return {"variant": variant, "data": data, "seed": seed, "modes": int(modes), "hq": float(hq),
-            "finite": finite, "seconds": round(time.perf_counter() - start, 1), "samples": x[:SAMPLES].tolist()}
+    run = {"variant": variant, "data": data, "seed": seed, "modes": int(modes), "hq": float(hq), "finite": finite,
+           "seconds": round(time.perf_counter() - start, 1), "samples": x.tolist()}
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        (cache / name).write_text(json.dumps({"key": key, "run": run}))
+    print(f"done: {variant} {data} seed {seed}: {modes} modes, {hq:.1f}% HQ ({run['seconds']} s)", flush=True)
+    return run
 
 
 def summarise(runs: list[dict]) -> dict:
@@ -111,23 +149,35 @@ def plot(runs: list[dict], table: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), choices=VARIANTS)
     parser.add_argument("--data", nargs="+", default=list(DATASETS), choices=DATASETS)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=2000, help="generator iterations per run")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=14000, help="generator iterations per run")
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--arch", choices=("toy", "mlp"), default="toy", help="the networks of every run")
+    parser.add_argument("--toy-width", type=int, default=128, help="hidden units of the toy MLPs (the toy code: 512)")
+    parser.add_argument("--ema", action=argparse.BooleanOptionalAction, default=True,
+                        help="sample from an EMA of the generator's weights (--no-ema: the last iterate)")
     parser.add_argument("--workers", type=int, default=2, help="runs in parallel (one thread each)")
+    parser.add_argument("--cache", type=Path, help="keep each finished run here and reuse it when asked again")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="train nothing: summarise and plot the runs found in --cache (rows may have fewer seeds)")
     parser.add_argument("--out", type=Path, default=Path("docs/img/results"))
     args = parser.parse_args()
-    jobs = [(v, d, s, args.steps, args.batch_size) for v in args.variants for d in args.data for s in range(args.seeds)]
+    if args.cached_only and args.cache is None:
+        parser.error("--cached-only needs --cache")
+    jobs = [(*run_settings(v, d, s, args), args.cache, args.cached_only)
+            for v in args.variants for d in args.data for s in range(args.seeds)]
     with ProcessPoolExecutor(args.workers) as pool:
-        runs = list(pool.map(run_one, *zip(*jobs)))
+        runs = [run for run in pool.map(run_one, *zip(*jobs)) if run is not None]
     for r in runs:
         print(f"{r['variant']:>10} {r['data']:>6} seed {r['seed']}: {r['modes']:>2} modes, {r['hq']:5.1f}% HQ ({r['seconds']} s)")
     table = summarise(runs)
     args.out.mkdir(parents=True, exist_ok=True)
     plot(runs, table, args.out / "mode_collapse.png")
-    record = {"settings": {**vars(args), "out": str(args.out)}, "means": table, "published": PUBLISHED,
+    settings = {**vars(args), "out": str(args.out), "cache": str(args.cache),
+                "runs": {f"{v} {d}": run_settings(v, d, 0, args) for v in args.variants for d in args.data}}
+    record = {"settings": settings, "means": table, "published": PUBLISHED,
               "runs": [{k: v for k, v in r.items() if k != "samples"} for r in runs]}
     (args.out / "mode_collapse.json").write_text(json.dumps(record, indent=1))
     print(json.dumps(table, indent=1))
