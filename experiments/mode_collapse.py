@@ -71,7 +71,7 @@ def run_one(plugins: list[str], options: dict, cache: Path | None, cached_only: 
 
     With ``cache``, a finished run is written there and read back by a later call with the
     same plugins and options instead of training again; ``cached_only`` returns None for a
-    run that is not there.
+    run that is not there, and a run stopped by a signal before its last step returns None.
     """
     key = {"plugins": plugins, "options": options}
     name = f"{plugins[0]}-{options['data']}-seed{options['seed']}.json"
@@ -90,6 +90,9 @@ def run_one(plugins: list[str], options: dict, cache: Path | None, cached_only: 
     start = time.perf_counter()
     variant, data, seed = plugins[0], options["data"], options["seed"]
     trainer = gankit.train(plugins, options)
+    if trainer.step < options["steps"]:  # stopped by Ctrl-C/SIGTERM: not a result, never cached
+        print(f"stopped: {variant} {data} seed {seed} at step {trainer.step} of {options['steps']}", flush=True)
+        return None
     x = trainer.sample(SAMPLES, seed=10_000 + seed).numpy()
     finite = bool(np.isfinite(x).all())
     modes, hq = modes_hq(x, trainer.dataset.centers, trainer.dataset.std) if finite else (0, 0.0)
