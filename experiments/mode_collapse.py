@@ -169,8 +169,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.cached_only and args.cache is None:
         parser.error("--cached-only needs --cache")
+    # seed-major: a table cut short has every objective's first seeds, not some objectives' all
     jobs = [(*run_settings(v, d, s, args), args.cache, args.cached_only)
-            for v in args.variants for d in args.data for s in range(args.seeds)]
+            for s in range(args.seeds) for v in args.variants for d in args.data]
     with ProcessPoolExecutor(args.workers) as pool:
         runs = [run for run in pool.map(run_one, *zip(*jobs)) if run is not None]
     for r in runs:
