@@ -117,18 +117,20 @@ def plot(records: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    trained = slice(1, None)  # the checkpoints rho is over: step 0's untrained critic would flatten the curves
     fig, axes = plt.subplots(1, len(records), figsize=(4.2 * len(records), 3.4), squeeze=False)
     for ax, r in zip(axes[0], records):
-        ax.plot(r["step"], r["estimate"], color="tab:blue", label="critic estimate")
+        steps = r["step"][trained]
+        ax.plot(steps, r["estimate"][trained], color="tab:blue", label="critic estimate")
         if r.get("estimate_refined"):
-            ax.plot(r["step"], r["estimate_refined"], color="tab:blue", linestyle="--",
+            ax.plot(steps, r["estimate_refined"][trained], color="tab:blue", linestyle="--",
                     label=f"after {r['refine']} more critic steps")
             ax.legend(fontsize=7, loc="upper right")
         ax.set_xlabel("generator iterations")
         ax.set_ylabel("critic estimate", color="tab:blue")
         other = ax.twinx()
         key = "fid" if r["data"] == "digits" else "w1"
-        other.plot(r["step"], r[key], color="tab:red", label=key.upper())
+        other.plot(steps, r[key][trained], color="tab:red", label=key.upper())
         other.set_ylabel("classifier FID" if key == "fid" else "exact W1 to held-out", color="tab:red")
         ax.set_title(f"{r['variant']} ({r.get('arch', 'mlp')}) on {r['data']}: ρ(est, W1) = {r['rho_w1']:.2f}"
                      + (f", ρ(est, FID) = {r['rho_fid']:.2f}" if key == "fid" else "")

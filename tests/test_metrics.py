@@ -273,6 +273,19 @@ def test_the_shipped_classifier_loads_safely_and_is_at_least_95_percent_accurate
     assert state["train_size"] == 599 and state["test_size"] == 1198
 
 
+def test_loading_the_classifier_leaves_the_global_rng_alone():
+    """The first metric evaluation of a run loads the classifier; it must not shift the random
+    stream that training (e.g. the gradient penalty's interpolation) draws from."""
+    import torch
+
+    from gankit.metrics.classifier import WEIGHTS, load_classifier
+
+    load_classifier.cache_clear()
+    before = torch.get_rng_state()
+    load_classifier(WEIGHTS)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
 def test_retraining_the_classifier_is_deterministic():
     import torch
 

@@ -126,8 +126,11 @@ def train_classifier(out: str | Path | None = WEIGHTS, epochs: int = EPOCHS) -> 
 
 @functools.lru_cache(maxsize=2)
 def load_classifier(path: str | Path = WEIGHTS) -> DigitsClassifier:
-    """The digits classifier with its shipped (or retrained) weights, in eval mode."""
-    model = DigitsClassifier()
+    """The digits classifier with its shipped (or retrained) weights, in eval mode. Its
+    throwaway initial weights are drawn on a forked RNG, so loading it (the first metric
+    evaluation of a run) leaves the training's random stream as it was."""
+    with torch.random.fork_rng(devices=[]):
+        model = DigitsClassifier()
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
     return model.eval()
 
