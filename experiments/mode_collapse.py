@@ -19,10 +19,12 @@ docs/results.md). ``--arch mlp --no-ema`` gives the
 first protocol (the default ``mlp`` networks, last iterate). Architectures differ from the
 published rows (VEEGAN used small MLPs, GDPP/PacGAN their own), as REFERENCES.md §4 warns.
 
-Regenerate the committed plot and numbers (CPU, 2 processes; see docs/results.md for the
-sizes of the committed run)::
+Regenerate the committed plot and numbers (CPU, 2 processes, about 12 min per ``wgan_gp``
+run; docs/results.md gives the seeds of each committed row), in parts, then summarise::
 
-    python experiments/mode_collapse.py --cache runs/mode_collapse
+    python experiments/mode_collapse.py --variants wgan_gp --seeds 5 --cache runs/mode_collapse_toy
+    python experiments/mode_collapse.py --variants mmgan nsgan lsgan wgan_clip sngan --seeds 5 --cache runs/mode_collapse_toy
+    python experiments/mode_collapse.py --cache runs/mode_collapse_toy --cached-only
 
 Writes ``mode_collapse.png`` (samples of seed 0 per variant and data set) and
 ``mode_collapse.json`` (every run's modes and HQ %, and the means) under ``--out``; with
