@@ -37,6 +37,8 @@ from pathlib import Path
 
 VARIANTS = ("wgan_clip", "wgan_gp")
 DATASETS = ("ring8", "digits")
+#: The checkpoints rho is over, and the plot shows: all but step 0, whose critic is untrained.
+TRAINED = slice(1, None)
 
 
 def critic_estimate(critic, real, fake) -> float:
@@ -117,20 +119,19 @@ def plot(records: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    trained = slice(1, None)  # the checkpoints rho is over: step 0's untrained critic would flatten the curves
     fig, axes = plt.subplots(1, len(records), figsize=(4.2 * len(records), 3.4), squeeze=False)
     for ax, r in zip(axes[0], records):
-        steps = r["step"][trained]
-        ax.plot(steps, r["estimate"][trained], color="tab:blue", label="critic estimate")
+        steps = r["step"][TRAINED]
+        ax.plot(steps, r["estimate"][TRAINED], color="tab:blue", label="critic estimate")
         if r.get("estimate_refined"):
-            ax.plot(steps, r["estimate_refined"][trained], color="tab:blue", linestyle="--",
+            ax.plot(steps, r["estimate_refined"][TRAINED], color="tab:blue", linestyle="--",
                     label=f"after {r['refine']} more critic steps")
             ax.legend(fontsize=7, loc="upper right")
         ax.set_xlabel("generator iterations")
         ax.set_ylabel("critic estimate", color="tab:blue")
         other = ax.twinx()
         key = "fid" if r["data"] == "digits" else "w1"
-        other.plot(steps, r[key][trained], color="tab:red", label=key.upper())
+        other.plot(steps, r[key][TRAINED], color="tab:red", label=key.upper())
         other.set_ylabel("classifier FID" if key == "fid" else "exact W1 to held-out", color="tab:red")
         ax.set_title(f"{r['variant']} ({r.get('arch', 'mlp')}) on {r['data']}: ρ(est, W1) = {r['rho_w1']:.2f}"
                      + (f", ρ(est, FID) = {r['rho_fid']:.2f}" if key == "fid" else "")
@@ -169,14 +170,13 @@ def main() -> None:
             records = list(pool.map(run_one, *zip(*jobs)))
         settings = {**vars(args), "out": str(args.out), "from_json": None}
     for r in records:
-        trained = slice(1, None)  # without step 0's untrained critic
-        r["rho_w1"] = spearman(r["estimate"][trained], r["w1"][trained])
+        r["rho_w1"] = spearman(r["estimate"][TRAINED], r["w1"][TRAINED])
         r["rho_w1_all"] = spearman(r["estimate"], r["w1"])
-        r["rho_fid"] = spearman(r["estimate"][trained], r["fid"][trained]) if r["fid"] else None
+        r["rho_fid"] = spearman(r["estimate"][TRAINED], r["fid"][TRAINED]) if r["fid"] else None
         r["rho_fid_all"] = spearman(r["estimate"], r["fid"]) if r["fid"] else None
         refined = r.get("estimate_refined") or None
-        r["rho_w1_refined"] = spearman(refined[trained], r["w1"][trained]) if refined else None
-        r["rho_fid_refined"] = spearman(refined[trained], r["fid"][trained]) if refined and r["fid"] else None
+        r["rho_w1_refined"] = spearman(refined[TRAINED], r["w1"][TRAINED]) if refined else None
+        r["rho_fid_refined"] = spearman(refined[TRAINED], r["fid"][TRAINED]) if refined and r["fid"] else None
         fid_text = f", rho(estimate, FID) = {r['rho_fid']:.3f}" if r["fid"] else ""
         refined_text = f"; refined: {r['rho_w1_refined']:.3f}" if refined else ""
         refined_text += f", {r['rho_fid_refined']:.3f}" if refined and r["fid"] else ""
