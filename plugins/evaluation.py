@@ -7,7 +7,9 @@ metric that applies to the data) against held-out real data, and adds each value
 real-vs-real baseline to that step's metrics, plus ``eval_time`` (seconds the evaluation took).
 It does so from a ``tryfirst`` ``gankit_log`` implementation, so ``metrics_log`` writes them in
 that step's line. Off (K = 0, the default) it costs one comparison per log step. Training is
-unchanged by it: sampling uses its own noise generator and the metrics no global RNG.
+unchanged by it: sampling uses its own noise generator, and the metrics run on a fork of the
+global RNG (CPU and the run's GPU), so a metric that draws random numbers, a plugin's
+included, leaves the run's random stream as it was.
 
 Bad names and a K that is not a multiple of ``log_every`` are refused when the run is built.
 
@@ -53,13 +55,16 @@ def gankit_log(trainer, step, metrics):
     every = trainer.options["eval_every"]
     if not every or step % every or not trainer.is_main:  # under torchrun, rank 0 evaluates
         return
+    import torch
+
     from gankit.metrics import evaluate_samples, flat
 
     start = time.perf_counter()
-    _, results = evaluate_samples(
-        _chosen(trainer), lambda k: trainer.sample(k).numpy(), trainer.dataset,
-        trainer.options["eval_samples"], trainer.options["seed"], {},
-    )
+    with torch.random.fork_rng(devices=[trainer.device] if trainer.device.type == "cuda" else []):
+        _, results = evaluate_samples(
+            _chosen(trainer), lambda k: trainer.sample(k).numpy(), trainer.dataset,
+            trainer.options["eval_samples"], trainer.options["seed"], {},
+        )
     values = flat(results)
     clash = sorted(set(values) & set(metrics))
     if clash:

@@ -111,6 +111,30 @@ def test_eval_every_writes_metric_values_into_metrics_jsonl(tmp_path):
         assert with_eval["loss_critic"] == without["loss_critic"] and with_eval["loss_generator"] == without["loss_generator"]
 
 
+def test_a_metric_that_draws_random_numbers_does_not_change_training(write_plugin, tmp_path):
+    """A third-party metric may use the global RNG; evaluating during training still leaves the
+    run's random stream (here wgan_gp's interpolation noise) as it was."""
+    path = write_plugin("myplug_noisy_metric", """
+        import torch
+        from gankit import hookimpl
+        from gankit.metrics import Metric
+
+        def noisy(ctx):
+            return {"noisy": float(torch.rand(())), "noisy_real": float(torch.rand(()))}
+
+        @hookimpl
+        def gankit_metrics():
+            return [Metric("noisy", "draws from the global RNG", lambda dataset, options: True, noisy)]
+    """)
+    runs = {}
+    for name, flags in {"on": quick_flags(eval_every=2, eval_samples=50, eval_metrics="noisy"), "off": quick_flags()}.items():
+        assert main(["train", "--plugin", "wgan_gp", "--plugin", str(path), *flags, "--out", str(tmp_path / name)]) == 0
+        runs[name] = [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+    assert "noisy" in runs["on"][0]
+    for with_eval, without in zip(runs["on"], runs["off"], strict=True):
+        assert with_eval["loss_critic"] == without["loss_critic"] and with_eval["loss_generator"] == without["loss_generator"]
+
+
 def test_eval_options_are_checked_before_anything_is_written(tmp_path):
     with pytest.raises(GankitError, match=r"option eval_every: 3 is not a multiple of log_every \(2\)"):
         api.train(["wgan_clip"], {**QUICK, "eval_every": 3}, out=tmp_path / "a")
